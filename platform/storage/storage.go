@@ -19,6 +19,7 @@ import (
 	mysqldriver "github.com/go-sql-driver/mysql"
 	"gorm.io/driver/mysql"
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 	"gorm.io/gorm/logger"
 
 	"jifen/pkg/clock"
@@ -304,4 +305,21 @@ func Translate(err error, what string) error {
 		return platform.Errorf(platform.EConflict, "A %s with these values already exists.", what)
 	}
 	return fmt.Errorf("%s: %w", what, err)
+}
+
+// Now returns the current UTC time at the precision the database keeps.
+func (db *DB) Now() time.Time { return clock.Real{}.Now() }
+
+// ErrNotFound is GORM's record-not-found, for stores that detect a missing
+// row themselves (an update that matched nothing).
+var ErrNotFound = gorm.ErrRecordNotFound
+
+// ForUpdate adds SELECT ... FOR UPDATE on MySQL. On SQLite the single
+// writer connection already serialises write transactions, so the plain
+// read is enough.
+func (db *DB) ForUpdate(q *gorm.DB) *gorm.DB {
+	if db.Dialect == MySQL {
+		return q.Clauses(clause.Locking{Strength: "UPDATE"})
+	}
+	return q
 }

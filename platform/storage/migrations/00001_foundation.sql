@@ -35,6 +35,11 @@ CREATE TABLE tenants (
   points_expiry_months INT NOT NULL,
   points_per_unit INT NOT NULL,
   max_deduction_percent INT NOT NULL,
+  points_pending_days INT NOT NULL DEFAULT 0,
+  refund_policy VARCHAR(16) NOT NULL DEFAULT 'to_zero',
+  transfers_enabled BOOLEAN NOT NULL DEFAULT FALSE,
+  transfer_daily_cap BIGINT NOT NULL DEFAULT 0,
+  hold_minutes INT NOT NULL DEFAULT 15,
   created_at DATETIME(6) NOT NULL,
   updated_at DATETIME(6) NOT NULL,
   PRIMARY KEY (id)

@@ -1,0 +1,101 @@
+package members
+
+import (
+	"context"
+
+	"jifen/pkg/cursor"
+	httpx "jifen/platform/http"
+	"jifen/platform/storage"
+)
+
+// Store reads and writes members of the context's tenant.
+type Store struct {
+	DB *storage.DB
+}
+
+// FindMemberByID returns the member; not_found when it is not in the tenant.
+func (s *Store) FindMemberByID(ctx context.Context, id string) (Member, error) {
+	var m Member
+	err := s.DB.Scoped(ctx).Where("id = ?", id).Take(&m).Error
+	return m, storage.Translate(err, "member")
+}
+
+// FindMemberByExternalID returns the member with the merchant's id;
+// not_found when absent.
+func (s *Store) FindMemberByExternalID(ctx context.Context, externalID string) (Member, error) {
+	var m Member
+	err := s.DB.Scoped(ctx).Where("external_id = ?", externalID).Take(&m).Error
+	return m, storage.Translate(err, "member")
+}
+
+// LockMember takes the member's row lock inside the context's transaction
+// (a no-op write on SQLite, whose writer is already exclusive) and returns
+// the member; not_found when absent. Everything that changes a member's
+// points or tier takes this lock first, so changes to one member queue.
+func (s *Store) LockMember(ctx context.Context, id string) (Member, error) {
+	var m Member
+	err := s.DB.ForUpdate(s.DB.Scoped(ctx).Where("id = ?", id)).Take(&m).Error
+	return m, storage.Translate(err, "member")
+}
+
+// Filter narrows a member listing.
+type Filter struct {
+	ExternalID string
+	Phone      string
+	Limit      int
+	Cursor     string
+}
+
+// FindMembers lists members by id (oldest first), one page at a time.
+func (s *Store) FindMembers(ctx context.Context, f Filter) ([]Member, string, error) {
+	q := s.DB.Scoped(ctx)
+	if f.ExternalID != "" {
+		q = q.Where("external_id = ?", f.ExternalID)
+	}
+	if f.Phone != "" {
+		q = q.Where("phone = ?", f.Phone)
+	}
+	var after string
+	if ok, err := cursor.Decode(f.Cursor, &after); err != nil {
+		return nil, "", httpx.InvalidCursor()
+	} else if ok {
+		q = q.Where("id > ?", after)
+	}
+	var out []Member
+	if err := q.Order("id").Limit(f.Limit + 1).Find(&out).Error; err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(out) > f.Limit {
+		out = out[:f.Limit]
+		next = cursor.Encode(out[len(out)-1].ID)
+	}
+	return out, next, nil
+}
+
+// CreateMember inserts m; conflict when the external id is taken.
+func (s *Store) CreateMember(ctx context.Context, m *Member) error {
+	return s.DB.Tx(ctx, func(ctx context.Context) error {
+		err := s.DB.Conn(ctx).Create(m).Error
+		if storage.IsUniqueViolation(err) {
+			return conflictExternalID(m.ExternalID)
+		}
+		return storage.Translate(err, "member")
+	})
+}
+
+// UpdateMember writes the member's editable fields.
+func (s *Store) UpdateMember(ctx context.Context, m *Member) error {
+	return s.DB.Tx(ctx, func(ctx context.Context) error {
+		res := s.DB.Scoped(ctx).Model(&Member{}).Where("id = ?", m.ID).Updates(map[string]any{
+			"name": m.Name, "phone": m.Phone, "birthday": m.Birthday, "updated_at": m.UpdatedAt, "erased_at": m.ErasedAt,
+		})
+		if res.Error != nil {
+			return storage.Translate(res.Error, "member")
+		}
+		if res.RowsAffected == 0 {
+			return storage.Translate(storage.ErrNotFound, "member")
+		}
+		return nil
+	})
+}
