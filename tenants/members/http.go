@@ -1,6 +1,7 @@
 package members
 
 import (
+	_ "embed"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -12,6 +13,7 @@ import (
 func Routes(r gin.IRouter, can func(obj, act string) gin.HandlerFunc, svc *Service) {
 	h := handler{svc}
 	r.POST("/members", can("members", "write"), h.create)
+	r.POST("/members/import", can("members", "write"), h.importCSV)
 	r.GET("/members", can("members", "read"), h.list)
 	r.GET("/members/:mid", can("members", "read"), h.get)
 	r.PATCH("/members/:mid", can("members", "write"), h.update)
@@ -61,3 +63,8 @@ func (h handler) erase(c *gin.Context) {
 	m, err := h.svc.EraseMember(c.Request.Context(), c.Param("mid"))
 	httpx.Respond(c, http.StatusOK, m, err)
 }
+
+// OpenAPI is the fragment describing the member routes.
+//
+//go:embed openapi.json
+var OpenAPI []byte

@@ -154,10 +154,19 @@ func DropMySQLDatabase(name string) error {
 	return err
 }
 
+var afterAll []func()
+
+// AfterAll registers fn to run after the package's tests, before Main drops
+// the database.
+func AfterAll(fn func()) { afterAll = append(afterAll, fn) }
+
 // Main runs the tests of a package and drops its MySQL database afterwards.
 // Call it from TestMain.
 func Main(m *testing.M) {
 	code := m.Run()
+	for _, fn := range afterAll {
+		fn()
+	}
 	if mysqlState.db != nil {
 		mysqlState.db.Close()
 		DropMySQLDatabase(mysqlState.name)
