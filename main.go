@@ -197,7 +197,7 @@ func build(ctx context.Context, s settings, log *slog.Logger, clk platform.Clock
 		return nil, err
 	}
 	auditLog := &audit.Log{DB: db}
-	a.auth = &auth.Service{DB: db, Clock: clk, Audit: auditLog, Throttle: auth.NewThrottle(clk)}
+	a.auth = &auth.Service{DB: db, Clock: clk, Audit: auditLog, Throttle: auth.NewThrottle(clk), TokenKey: s.SecretKey}
 	a.tenancy = &tenancy.Service{DB: db, Clock: clk, Auth: a.auth, Audit: auditLog}
 	memberStore := &members.Store{DB: db}
 	memberSvc := &members.Service{Store: memberStore, Clock: clk, Audit: auditLog}
@@ -214,7 +214,7 @@ func build(ctx context.Context, s settings, log *slog.Logger, clk platform.Clock
 	}
 
 	guard := &httpx.Guard{Authn: a.auth, Authz: enforcer, Tenants: a.tenancy}
-	e := httpx.NewEngine(httpx.Config{BodyLimitBytes: s.BodyLimitBytes}, log, a.registry)
+	e := httpx.NewEngine(httpx.Config{BodyLimitBytes: s.BodyLimitBytes, TrustedProxies: s.TrustedProxies}, log, a.registry)
 	api := e.Group("/api/v1")
 	api.GET("/healthz", func(c *gin.Context) {
 		hctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)

@@ -112,6 +112,7 @@ func TestTenantLifecycle(t *testing.T) {
 			}
 		}
 		// Paging through tenants.
+		newTenant(c)
 		page := c.must(200, "GET", "/api/v1/platform/tenants?limit=1", admin, nil)
 		if len(page["items"].([]any)) != 1 || page["next_cursor"] == "" {
 			t.Fatalf("first page: got %v", page)

@@ -33,6 +33,7 @@ type settings struct {
 	LogLevel        string
 	BodyLimitBytes  int64
 	ShutdownTimeout time.Duration
+	TrustedProxies  []string
 }
 
 // settingNames are the keys, as environment variables without the JIFEN_
@@ -40,7 +41,7 @@ type settings struct {
 var settingNames = []string{
 	"HTTP_ADDR", "METRICS_ADDR", "DB_DRIVER", "DB_DSN", "DB_MAX_OPEN_CONNS", "DB_MAX_IDLE_CONNS",
 	"DB_CONN_MAX_LIFETIME", "ADMIN_EMAIL", "ADMIN_PASSWORD", "SECRET_KEY", "PLUGIN_DIR", "LOG_LEVEL",
-	"BODY_LIMIT_BYTES", "SHUTDOWN_TIMEOUT",
+	"BODY_LIMIT_BYTES", "SHUTDOWN_TIMEOUT", "TRUSTED_PROXIES",
 }
 
 // loadSettings reads the settings; getenv is os.Getenv outside tests.
@@ -115,6 +116,11 @@ func loadSettings(getenv func(string) string) (settings, error) {
 	s.DBConnLifetime = durSetting("DB_CONN_MAX_LIFETIME", 0)
 	s.BodyLimitBytes = int64(intSetting("BODY_LIMIT_BYTES", 1<<20))
 	s.ShutdownTimeout = durSetting("SHUTDOWN_TIMEOUT", 30*time.Second)
+	for _, p := range strings.Split(get("TRUSTED_PROXIES", ""), ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			s.TrustedProxies = append(s.TrustedProxies, p)
+		}
+	}
 	switch s.DBDriver {
 	case "sqlite":
 		if s.DBDSN == "" {

@@ -6,6 +6,7 @@ package auth
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"net/mail"
@@ -82,11 +83,15 @@ type Service struct {
 	Clock    platform.Clock
 	Audit    *audit.Log
 	Throttle *Throttle
+	// TokenKey keys the hashes of session tokens and API keys (HMAC-SHA256),
+	// so a copy of the database alone can't be used to check guesses.
+	TokenKey []byte
 }
 
-func hashToken(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:])
+func (s *Service) hashToken(token string) string {
+	m := hmac.New(sha256.New, s.TokenKey)
+	m.Write([]byte(token))
+	return hex.EncodeToString(m.Sum(nil))
 }
 
 // NormalizeEmail lower-cases and trims an address.
@@ -215,7 +220,7 @@ func (s *Service) Login(ctx context.Context, email, password, clientIP string) (
 	}
 	token := sessionPrefix + ids.Token(32)
 	now := s.Clock.Now()
-	sess := session{ID: ids.NewAt(now), TokenHash: hashToken(token), UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(SessionTTL)}
+	sess := session{ID: ids.NewAt(now), TokenHash: s.hashToken(token), UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(SessionTTL)}
 	if err := s.DB.Tx(ctx, func(ctx context.Context) error { return s.DB.Conn(ctx).Create(&sess).Error }); err != nil {
 		return LoginResult{}, err
 	}
@@ -280,7 +285,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (platform.Prin
 			RevokedAt         *time.Time
 		}
 		err := s.DB.Conn(ctx).Raw(`SELECT s.id, s.user_id, u.email, s.expires_at, s.revoked_at
-			FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?`, hashToken(token)).Scan(&row).Error
+			FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?`, s.hashToken(token)).Scan(&row).Error
 		if err != nil {
 			return platform.Principal{}, err
 		}
@@ -290,7 +295,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (platform.Prin
 		return platform.Principal{UserID: row.UserID, Email: row.Email, SessionID: row.ID}, nil
 	case strings.HasPrefix(token, apiKeyPrefix):
 		var k APIKey
-		err := s.DB.Conn(ctx).Where("key_hash = ?", hashToken(token)).Limit(1).Find(&k).Error
+		err := s.DB.Conn(ctx).Where("key_hash = ?", s.hashToken(token)).Limit(1).Find(&k).Error
 		if err != nil {
 			return platform.Principal{}, err
 		}
@@ -333,7 +338,7 @@ func (s *Service) CreateAPIKey(ctx context.Context, name, role string) (APIKey, 
 	secret := apiKeyPrefix + ids.Token(32)
 	now := s.Clock.Now()
 	k := APIKey{TenantID: platform.TenantID(ctx), ID: ids.NewAt(now), Name: name, Role: role,
-		Prefix: secret[:len(apiKeyPrefix)+6], KeyHash: hashToken(secret), CreatedBy: platform.ActorFrom(ctx), CreatedAt: now}
+		Prefix: secret[:len(apiKeyPrefix)+6], KeyHash: s.hashToken(secret), CreatedBy: platform.ActorFrom(ctx), CreatedAt: now}
 	err := s.DB.Tx(ctx, func(ctx context.Context) error {
 		if err := s.DB.Conn(ctx).Create(&k).Error; err != nil {
 			return err

@@ -23,6 +23,10 @@ type Config struct {
 	WriteTimeout      time.Duration
 	IdleTimeout       time.Duration
 	ShutdownTimeout   time.Duration
+	// TrustedProxies are the addresses or CIDRs of reverse proxies whose
+	// X-Forwarded-For is believed; none by default, so the client address
+	// (used by login throttling and logs) can't be spoofed.
+	TrustedProxies []string
 }
 
 // Defaults fills unset fields.
@@ -56,6 +60,10 @@ func NewEngine(cfg Config, log *slog.Logger, reg prometheus.Registerer) *gin.Eng
 	cfg.Defaults()
 	gin.SetMode(gin.ReleaseMode)
 	e := gin.New()
+	if err := e.SetTrustedProxies(cfg.TrustedProxies); err != nil {
+		log.Error("invalid trusted proxies; trusting none", "err", err)
+		_ = e.SetTrustedProxies(nil)
+	}
 	e.HandleMethodNotAllowed = true
 	e.ContextWithFallback = true
 	e.Use(RequestID(), AccessLog(log), Recovery(log), NewMetrics(reg).Middleware(), BodyLimit(cfg.BodyLimitBytes))
