@@ -57,13 +57,13 @@ func freePort(t *testing.T) string {
 
 // startJifen runs `jifen serve` on SQLite in a fresh folder and waits until
 // it answers.
-func startJifen(t *testing.T, extraEnv ...string) (cmd *exec.Cmd, addr string, logs *strings.Builder) {
+func startJifen(t *testing.T, extraEnv ...string) (cmd *exec.Cmd, addr, metricsAddr string, logs *strings.Builder) {
 	t.Helper()
 	dir := t.TempDir()
-	addr = freePort(t)
+	addr, metricsAddr = freePort(t), freePort(t)
 	cmd = exec.Command(jifenBinary(t), "serve")
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "JIFEN_HTTP_ADDR="+addr, "JIFEN_METRICS_ADDR="+freePort(t),
+	cmd.Env = append(os.Environ(), "JIFEN_HTTP_ADDR="+addr, "JIFEN_METRICS_ADDR="+metricsAddr,
 		"JIFEN_ADMIN_EMAIL="+adminEmail, "JIFEN_ADMIN_PASSWORD="+adminPassword, "JIFEN_DB_DRIVER=sqlite", "JIFEN_DB_DSN=")
 	cmd.Env = append(cmd.Env, extraEnv...)
 	logs = &strings.Builder{}
@@ -80,7 +80,7 @@ func startJifen(t *testing.T, extraEnv ...string) (cmd *exec.Cmd, addr string, l
 		if err == nil {
 			r.Body.Close()
 			if r.StatusCode == 200 {
-				return cmd, addr, logs
+				return cmd, addr, metricsAddr, logs
 			}
 		}
 		if time.Now().After(deadline) {
@@ -99,7 +99,7 @@ func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 // while a request is still uploading its body: the request completes, new
 // connections are refused, and the process exits 0.
 func TestServeDefaultsAndGracefulStop(t *testing.T) {
-	cmd, addr, logs := startJifen(t)
+	cmd, addr, metricsAddr, logs := startJifen(t)
 	for _, f := range []string{"data/jifen.db", "data/secret.key"} {
 		if _, err := os.Stat(filepath.Join(cmd.Dir, f)); err != nil {
 			t.Fatalf("%s: %v", f, err)
@@ -115,6 +115,27 @@ func TestServeDefaultsAndGracefulStop(t *testing.T) {
 	res.Body.Close()
 	if login.Token == "" {
 		t.Fatalf("login failed: %d", res.StatusCode)
+	}
+
+	mres, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(mres.Body)
+	mres.Body.Close()
+	for _, want := range []string{
+		`jifen_http_requests_total{method="POST",route="/api/v1/auth/login",status="200"} 1`,
+		"jifen_http_request_duration_seconds_bucket", "go_sql_open_connections", "go_goroutines",
+	} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	if r, err := http.Get("http://" + addr + "/metrics"); err == nil {
+		if r.StatusCode != 404 {
+			t.Errorf("/metrics on the API listener: got %d, want 404", r.StatusCode)
+		}
+		r.Body.Close()
 	}
 
 	body := `{"name":"在途的店","owner":{"email":"late@shop.test","password":"owner-password"}}`
