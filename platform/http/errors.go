@@ -12,6 +12,7 @@ import (
 
 	"jifen/pkg/cursor"
 	"jifen/platform"
+	"jifen/platform/storage"
 )
 
 // statusOf is the one table from error code to HTTP status.
@@ -63,6 +64,12 @@ func Error(c *gin.Context, err error) {
 	var ae *platform.Error
 	if errors.As(err, &ae) {
 		body.Error.Details = ae.Details
+	} else if storage.IsRetryable(err) {
+		// A deadlock victim or a lock-wait timeout: nothing was changed and
+		// the same request will most likely succeed at once.
+		c.Header("Retry-After", "1")
+		body.Error = ErrorDetail{Code: platform.EServiceUnavailable, Message: "The change collided with a concurrent one and was not applied; retry the request."}
+		code = platform.EServiceUnavailable
 	} else {
 		slog.ErrorContext(c.Request.Context(), "internal error",
 			"request_id", platform.RequestID(c.Request.Context()), "method", c.Request.Method,

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -18,12 +19,12 @@ import (
 const IdempotencyHeader = "Idempotency-Key"
 
 type idemRow struct {
-	TenantID    string `gorm:"column:tenant_id"`
-	IdemKey     string `gorm:"column:idem_key"`
-	Fingerprint string `gorm:"column:fingerprint"`
-	Status      int    `gorm:"column:status"`
-	Response    string `gorm:"column:response"`
-	CreatedAt   any    `gorm:"column:created_at"`
+	TenantID    string    `gorm:"column:tenant_id"`
+	IdemKey     string    `gorm:"column:idem_key"`
+	Fingerprint string    `gorm:"column:fingerprint"`
+	Status      int       `gorm:"column:status"`
+	Response    string    `gorm:"column:response"`
+	CreatedAt   time.Time `gorm:"column:created_at"`
 }
 
 func (idemRow) TableName() string { return "idempotency_keys" }
@@ -63,7 +64,9 @@ func Idempotent(db *storage.DB) gin.HandlerFunc {
 
 		buf := &bufferedWriter{ResponseWriter: c.Writer, status: http.StatusOK}
 		var handlerErr = errors.New("handler answered with an error")
-		txErr := db.Tx(ctx, func(txCtx context.Context) error {
+		// TxOnce: a retried transaction could not run the handler again, so a
+		// deadlock answers 503 and the client retries with the same key.
+		txErr := db.TxOnce(ctx, func(txCtx context.Context) error {
 			row := idemRow{TenantID: tid, IdemKey: key, Fingerprint: fp, Status: 0, Response: "", CreatedAt: db.Now()}
 			if err := db.Conn(txCtx).Create(&row).Error; err != nil {
 				return err

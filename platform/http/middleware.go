@@ -77,9 +77,14 @@ func Recovery(log *slog.Logger) gin.HandlerFunc {
 	}
 }
 
-// BodyLimit caps request bodies at max bytes.
-func BodyLimit(max int64) gin.HandlerFunc {
+// BodyLimit caps request bodies at max bytes, or at the limit perRoute
+// gives a route (such as a CSV import).
+func BodyLimit(max int64, perRoute map[string]int64) gin.HandlerFunc {
 	return func(c *gin.Context) {
+		max := max
+		if n, ok := perRoute[c.FullPath()]; ok {
+			max = n
+		}
 		if c.Request.ContentLength > max {
 			Error(c, platform.Errorf(platform.EPayloadTooLarge, "The request body is larger than %d bytes.", max))
 			return

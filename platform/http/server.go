@@ -27,6 +27,9 @@ type Config struct {
 	// X-Forwarded-For is believed; none by default, so the client address
 	// (used by login throttling and logs) can't be spoofed.
 	TrustedProxies []string
+	// RouteBodyLimits raise (or lower) the body limit of single routes, by
+	// their full route path.
+	RouteBodyLimits map[string]int64
 }
 
 // Defaults fills unset fields.
@@ -66,7 +69,7 @@ func NewEngine(cfg Config, log *slog.Logger, reg prometheus.Registerer) *gin.Eng
 	}
 	e.HandleMethodNotAllowed = true
 	e.ContextWithFallback = true
-	e.Use(RequestID(), AccessLog(log), Recovery(log), NewMetrics(reg).Middleware(), BodyLimit(cfg.BodyLimitBytes))
+	e.Use(RequestID(), AccessLog(log), Recovery(log), NewMetrics(reg).Middleware(), BodyLimit(cfg.BodyLimitBytes, cfg.RouteBodyLimits))
 	e.NoRoute(func(c *gin.Context) { Error(c, platform.NotFound("resource")) })
 	e.NoMethod(func(c *gin.Context) {
 		Error(c, platform.Errorf(platform.EMethodNotAllowed, "This method is not allowed on this path."))

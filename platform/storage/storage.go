@@ -259,6 +259,25 @@ func (db *DB) Tx(ctx context.Context, fn func(ctx context.Context) error) error 
 	return err
 }
 
+// TxOnce is Tx without the retry, for callers whose work can't be repeated.
+// A deadlock comes back as an error that IsRetryable recognises.
+func (db *DB) TxOnce(ctx context.Context, fn func(ctx context.Context) error) error {
+	if InTx(ctx) {
+		return fn(ctx)
+	}
+	var opts *sql.TxOptions
+	if db.Dialect == MySQL {
+		opts = &sql.TxOptions{Isolation: sql.LevelReadCommitted}
+	}
+	return db.write.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		return fn(context.WithValue(ctx, txKey{}, tx))
+	}, opts)
+}
+
+// IsRetryable reports a deadlock, lock-wait timeout or SQLite busy error:
+// the whole transaction may be tried again.
+func IsRetryable(err error) bool { return err != nil && retryable(err) }
+
 // retryable reports deadlocks, lock-wait timeouts and SQLite busy errors.
 func retryable(err error) bool {
 	var me *mysqldriver.MySQLError

@@ -1,6 +1,7 @@
 package members_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"reflect"
@@ -196,4 +197,16 @@ func TestImportMembers(t *testing.T) {
 			}
 		})
 	})
+}
+
+func TestOpenAPIImportDescribesTheRoute(t *testing.T) {
+	var doc struct {
+		Paths map[string]map[string]any `json:"paths"`
+	}
+	if err := json.Unmarshal(members.OpenAPIImport, &doc); err != nil {
+		t.Fatalf("openapi_import.json: %v", err)
+	}
+	if _, ok := doc.Paths["/api/v1/tenants/{tid}/members/import"]["post"]; !ok {
+		t.Errorf("got paths %v, want POST /api/v1/tenants/{tid}/members/import", doc.Paths)
+	}
 }

@@ -46,7 +46,7 @@ CREATE TABLE mall_redemptions (
   points_spent BIGINT NOT NULL,
   cash_due_cents BIGINT NOT NULL DEFAULT 0,
   status VARCHAR(16) NOT NULL,
-  shipping_address TEXT NOT NULL,
+  shipping_address TEXT NULL,
   carrier VARCHAR(64) NOT NULL DEFAULT '',
   tracking_number VARCHAR(64) NOT NULL DEFAULT '',
   grants TEXT NOT NULL,
