@@ -31,8 +31,17 @@ import (
 	"jifen/platform/rbac"
 	"jifen/platform/storage"
 	"jifen/platform/tenancy"
+	"jifen/tenants/events"
+	"jifen/tenants/ledger"
+	"jifen/tenants/mall"
 	"jifen/tenants/members"
+	"jifen/tenants/rules"
+	"jifen/tenants/tiers"
 )
+
+// importBodyLimitBytes is the body limit of the member CSV import (about
+// half a million rows); every other route keeps JIFEN_BODY_LIMIT_BYTES.
+const importBodyLimitBytes = 32 << 20
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
@@ -165,6 +174,8 @@ type app struct {
 	engine   *gin.Engine
 	auth     *auth.Service
 	tenancy  *tenancy.Service
+	ledger   *ledger.Service
+	tiers    *tiers.Service
 }
 
 func (a *app) close() { a.db.Close() }
@@ -201,6 +212,16 @@ func build(ctx context.Context, s settings, log *slog.Logger, clk platform.Clock
 	a.tenancy = &tenancy.Service{DB: db, Clock: clk, Auth: a.auth, Audit: auditLog}
 	memberStore := &members.Store{DB: db}
 	memberSvc := &members.Service{Store: memberStore, Clock: clk, Audit: auditLog}
+	a.ledger = &ledger.Service{DB: db, Members: memberStore, Clock: clk, Audit: auditLog}
+	rulesSvc := rules.NewService(db, auditLog, clk)
+	mallSvc := &mall.Service{DB: db, Members: memberStore, Ledger: a.ledger, Clock: clk, Audit: auditLog}
+	a.tiers = &tiers.Service{Store: &tiers.Store{DB: db}, Members: memberStore, Growth: a.ledger, Clock: clk, Audit: auditLog, Coupons: mallSvc}
+	eventsSvc := &events.Service{DB: db, Members: memberStore, Ledger: a.ledger, Rules: rulesSvc, Multiplier: a.tiers, Clock: clk}
+	rulesSvc.SimulationUsage = events.Usage{DB: db}
+	a.ledger.OnGrowth = a.tiers
+	memberSvc.Points = a.ledger
+	memberSvc.Tiers = a.tiers
+	mallSvc.Tiers = a.tiers
 
 	if s.AdminEmail != "" {
 		created, err := a.auth.EnsurePlatformAdmin(ctx, s.AdminEmail, s.AdminPassword)
@@ -214,7 +235,10 @@ func build(ctx context.Context, s settings, log *slog.Logger, clk platform.Clock
 	}
 
 	guard := &httpx.Guard{Authn: a.auth, Authz: enforcer, Tenants: a.tenancy}
-	e := httpx.NewEngine(httpx.Config{BodyLimitBytes: s.BodyLimitBytes, TrustedProxies: s.TrustedProxies}, log, a.registry)
+	e := httpx.NewEngine(httpx.Config{
+		BodyLimitBytes: s.BodyLimitBytes, TrustedProxies: s.TrustedProxies,
+		RouteBodyLimits: map[string]int64{"/api/v1/tenants/:tid/members/import": importBodyLimitBytes},
+	}, log, a.registry)
 	api := e.Group("/api/v1")
 	api.GET("/healthz", func(c *gin.Context) {
 		hctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
@@ -244,7 +268,13 @@ func build(ctx context.Context, s settings, log *slog.Logger, clk platform.Clock
 	tenancy.Routes(t, can, a.tenancy)
 	auth.KeyRoutes(t, can, a.auth)
 	audit.Routes(t, can, auditLog)
+	idem := httpx.Idempotent(db)
 	members.Routes(t, can, memberSvc)
+	ledger.Routes(t, can, a.ledger, idem)
+	rules.Routes(t, can, rulesSvc)
+	events.Routes(t, can, idem, eventsSvc)
+	tiers.Routes(t, can, a.tiers)
+	mall.Routes(t, can, mallSvc, idem)
 
 	a.engine = e
 	return a, nil

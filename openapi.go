@@ -6,7 +6,12 @@ import (
 	"fmt"
 
 	"jifen/platform/http/openapi"
+	"jifen/tenants/events"
+	"jifen/tenants/ledger"
+	"jifen/tenants/mall"
 	"jifen/tenants/members"
+	"jifen/tenants/rules"
+	"jifen/tenants/tiers"
 )
 
 //go:embed openapi_base.json
@@ -15,7 +20,8 @@ var openAPIBase []byte
 // openAPIFragments are the documents of the packages whose routes main
 // mounts.
 func openAPIFragments() [][]byte {
-	return [][]byte{openapi.Platform, members.OpenAPI}
+	return [][]byte{openapi.Platform, members.OpenAPI, members.OpenAPIImport, ledger.OpenAPI, rules.OpenAPI,
+		events.OpenAPI, tiers.OpenAPI, mall.OpenAPI}
 }
 
 // openAPIDocument merges the base document and every package's fragment

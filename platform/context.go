@@ -2,6 +2,7 @@ package platform
 
 import (
 	"context"
+	"sync"
 	"time"
 )
 
@@ -63,15 +64,23 @@ type Tenant struct {
 	Role string
 }
 
+// locations caches loaded zones: time.LoadLocation reads and parses the
+// zone data on every call.
+var locations sync.Map // zone name → *time.Location
+
 // Location returns the tenant's time zone, UTC when unset or unknown.
 func (t Tenant) Location() *time.Location {
 	if t.TimeZone == "" {
 		return time.UTC
 	}
+	if loc, ok := locations.Load(t.TimeZone); ok {
+		return loc.(*time.Location)
+	}
 	loc, err := time.LoadLocation(t.TimeZone)
 	if err != nil {
 		return time.UTC
 	}
+	locations.Store(t.TimeZone, loc)
 	return loc
 }
 

@@ -71,7 +71,8 @@ type PointsReader interface {
 
 // TierReader gives the tier ladder's view of members of the context's tenant.
 type TierReader interface {
-	// MemberTiers returns the tier standing of each member id; ids without a
-	// tier are absent from the map.
+	// MemberTiers returns the tier standing of each member id. A member on
+	// no tier may be absent, or present with a nil Tier and the progress
+	// towards the first one.
 	MemberTiers(ctx context.Context, memberIDs []string) (map[string]TierStanding, error)
 }
