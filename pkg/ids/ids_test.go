@@ -1,0 +1,25 @@
+package ids
+
+import (
+	"testing"
+	"time"
+)
+
+func TestNewIsSortableAndUnique(t *testing.T) {
+	seen := map[string]bool{}
+	prev := ""
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := 0; i < 1000; i++ {
+		id := NewAt(base.Add(time.Duration(i) * time.Millisecond))
+		if len(id) != 26 || seen[id] {
+			t.Fatalf("id %q: bad length or repeated", id)
+		}
+		if id <= prev {
+			t.Fatalf("ids out of time order: %s after %s", id, prev)
+		}
+		seen[id], prev = true, id
+	}
+	if a, b := Token(32), Token(32); a == b || len(a) != 52 {
+		t.Fatalf("tokens: %q %q", a, b)
+	}
+}
