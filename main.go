@@ -97,6 +97,7 @@ func rootCmd(getenv func(string) string, out io.Writer) *cobra.Command {
 			},
 		},
 		adminCmd(getenv),
+		pointsCmd(getenv),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the version",

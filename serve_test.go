@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -16,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"jifen/pkg/clock"
 )
 
 var binary struct {
@@ -89,6 +92,10 @@ func startJifen(t *testing.T, extraEnv ...string) (cmd *exec.Cmd, addr, metricsA
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+func slogDiscard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func clockReal() clock.Real { return clock.Real{} }
 
 type writerFunc func([]byte) (int, error)
 
@@ -235,5 +242,58 @@ func TestSettingsFileAndEnvironment(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("got %v, want it to name %s", err, want)
 		}
+	}
+}
+
+// TestPointsExpireCommand gives a member points, then runs
+// `jifen points expire --at` thirteen months later: the points expire with
+// an expire entry, and a second run expires nothing more.
+func TestPointsExpireCommand(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{
+		"JIFEN_ADMIN_EMAIL": adminEmail, "JIFEN_ADMIN_PASSWORD": adminPassword,
+		"JIFEN_DB_DRIVER": "sqlite", "JIFEN_DB_DSN": filepath.Join(dir, "jifen.db"),
+	}
+	open := func() (*app, *client) {
+		s, err := loadSettings(func(k string) string { return env[k] })
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := build(context.Background(), s, slogDiscard(), clockReal())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a, &client{t: t, h: a.engine}
+	}
+	a, c := open()
+	f := newTenant(c)
+	c.must(200, "POST", f.path("/members/"+f.IDs["mid"]+"/points/adjust"), f.Owner, map[string]any{"delta": 300, "reason": "opening balance"})
+	a.close()
+
+	at := time.Now().UTC().AddDate(1, 1, 0).Format(time.RFC3339)
+	run := func() string {
+		cmd := exec.Command(jifenBinary(t), "points", "expire", "--at", at)
+		cmd.Env = append(os.Environ(), "JIFEN_DB_DRIVER=sqlite", "JIFEN_DB_DSN="+env["JIFEN_DB_DSN"])
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("points expire: %v\n%s", err, out)
+		}
+		return string(out)
+	}
+	if out := run(); !strings.Contains(out, "300 points expired") {
+		t.Fatalf("first run: got %s, want 300 points expired", out)
+	}
+	if out := run(); !strings.Contains(out, "done: 0 points expired") {
+		t.Fatalf("second run: got %s, want nothing expired", out)
+	}
+	a, c = open()
+	defer a.close()
+	m := c.must(200, "GET", f.path("/members/"+f.IDs["mid"]), f.Owner, nil)
+	if got := m["points"].(map[string]any)["available"]; got != float64(0) {
+		t.Fatalf("available after expiry: got %v, want 0", got)
+	}
+	entries := c.must(200, "GET", f.path("/members/"+f.IDs["mid"]+"/ledger?kind=expire"), f.Owner, nil)["items"].([]any)
+	if len(entries) != 1 || entries[0].(map[string]any)["points"] != float64(-300) {
+		t.Fatalf("expire entries: got %v, want one of -300", entries)
 	}
 }
