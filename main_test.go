@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -45,7 +46,13 @@ func testApp(t *testing.T, dialect string) *app {
 	}
 	switch dialect {
 	case storage.SQLite:
-		env["JIFEN_DB_DSN"] = t.TempDir() + "/jifen.db"
+		// Not t.TempDir: the app outlives the test that first asked for it.
+		dir, err := os.MkdirTemp("", "jifen-main-test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		removeAfter = append(removeAfter, dir)
+		env["JIFEN_DB_DSN"] = dir + "/jifen.db"
 	case storage.MySQL:
 		dsn, name, err := storagetest.CreateMySQLDatabase("jifen_t_main")
 		if err != nil {
@@ -69,7 +76,10 @@ func testApp(t *testing.T, dialect string) *app {
 	return a
 }
 
-var dropAfter []string
+var (
+	dropAfter   []string
+	removeAfter []string
+)
 
 func init() {
 	storagetest.AfterAll(func() {
@@ -78,6 +88,9 @@ func init() {
 		}
 		for _, n := range dropAfter {
 			storagetest.DropMySQLDatabase(n)
+		}
+		for _, d := range removeAfter {
+			os.RemoveAll(d)
 		}
 	})
 }
