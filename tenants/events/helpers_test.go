@@ -3,7 +3,6 @@ package events_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -160,12 +159,4 @@ func refund(memberID, orderID, refundID string, amountCents int64) map[string]an
 		attrs["amount_cents"] = amountCents
 	}
 	return map[string]any{"type": "order_refunded", "member_id": memberID, "attributes": attrs}
-}
-
-func awardPoints(awards []rules.Award) string {
-	s := ""
-	for _, a := range awards {
-		s += fmt.Sprintf("[%s %d/%d]", a.RuleName, a.Points, a.Growth)
-	}
-	return s
 }

@@ -22,8 +22,6 @@ const (
 	PrizeNothing = "nothing" // "thanks for taking part"
 )
 
-var prizeKinds = []string{PrizePoints, PrizeCoupon, PrizeItem, PrizeNothing}
-
 // Why a drawn prize was not awarded (the draw then falls back to nothing).
 const (
 	FallbackOutOfStock  = "prize_out_of_stock"
