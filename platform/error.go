@@ -112,3 +112,9 @@ func (f FieldErrors) Err() error {
 func NotFound(what string) *Error {
 	return Errorf(ENotFound, "The %s was not found.", what)
 }
+
+// InvalidCursor is the error for a list cursor that did not come from the
+// list.
+func InvalidCursor() error {
+	return (&Error{Code: EValidation, Message: "The cursor is not valid."}).WithDetails(map[string]any{"cursor": "not a cursor from this list"})
+}

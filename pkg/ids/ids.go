@@ -5,10 +5,18 @@ package ids
 import (
 	"crypto/rand"
 	"encoding/base32"
+	"sync"
 	"time"
 
 	"github.com/oklog/ulid/v2"
 )
+
+// entropy makes ids made in one millisecond by this process increase, so
+// lists ordered by id keep creation order even within a millisecond.
+var entropy = struct {
+	sync.Mutex
+	r *ulid.MonotonicEntropy
+}{r: ulid.Monotonic(rand.Reader, 0)}
 
 // New returns a new lower-case ULID, 26 characters.
 func New() string {
@@ -17,7 +25,14 @@ func New() string {
 
 // NewAt returns a new ULID whose time part is t.
 func NewAt(t time.Time) string {
-	id := ulid.MustNew(ulid.Timestamp(t), rand.Reader)
+	entropy.Lock()
+	id, err := ulid.New(ulid.Timestamp(t), entropy.r)
+	entropy.Unlock()
+	if err != nil {
+		// The monotonic counter overflowed within one millisecond (2^80
+		// ids); fall back to plain random bits.
+		id = ulid.MustNew(ulid.Timestamp(t), rand.Reader)
+	}
 	return lower(id.String())
 }
 

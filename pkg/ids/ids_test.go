@@ -19,6 +19,11 @@ func TestNewIsSortableAndUnique(t *testing.T) {
 		}
 		seen[id], prev = true, id
 	}
+	same := base.Add(time.Hour)
+	a, b := NewAt(same), NewAt(same)
+	if b <= a {
+		t.Fatalf("two ids of one millisecond out of order: %s then %s", a, b)
+	}
 	if a, b := Token(32), Token(32); a == b || len(a) != 52 {
 		t.Fatalf("tokens: %q %q", a, b)
 	}

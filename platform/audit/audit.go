@@ -9,7 +9,6 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"jifen/pkg/cursor"
 	"jifen/pkg/ids"
 	"jifen/platform"
 	httpx "jifen/platform/http"
@@ -76,20 +75,9 @@ func (l *Log) List(ctx context.Context, f Filter) ([]Entry, string, error) {
 	if f.TargetID != "" {
 		q = q.Where("target_id = ?", f.TargetID)
 	}
-	var after string
-	if ok, err := cursor.Decode(f.Cursor, &after); err != nil {
-		return nil, "", httpx.InvalidCursor()
-	} else if ok {
-		q = q.Where("id < ?", after)
-	}
-	var out []Entry
-	if err := q.Order("id DESC").Limit(f.Limit + 1).Find(&out).Error; err != nil {
+	out, next, err := storage.FindPage[Entry](q, f.Limit, f.Cursor, true)
+	if err != nil {
 		return nil, "", err
-	}
-	next := ""
-	if len(out) > f.Limit {
-		out = out[:f.Limit]
-		next = cursor.Encode(out[len(out)-1].ID)
 	}
 	for i := range out {
 		_ = json.Unmarshal([]byte(out[i].DetailsRaw), &out[i].Details)

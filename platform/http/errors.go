@@ -112,6 +112,4 @@ func Limit(c *gin.Context) (int, error) {
 }
 
 // InvalidCursor is the error for a cursor that did not come from the list.
-func InvalidCursor() error {
-	return (&platform.Error{Code: platform.EValidation, Message: "The cursor is not valid."}).WithDetails(map[string]any{"cursor": "not a cursor from this list"})
-}
+func InvalidCursor() error { return platform.InvalidCursor() }

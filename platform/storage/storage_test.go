@@ -3,10 +3,12 @@ package storage_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"jifen/pkg/ids"
 	"jifen/platform"
 	"jifen/platform/storage"
 	"jifen/platform/storage/storagetest"
@@ -114,6 +116,61 @@ func TestTimesRoundTripInUTC(t *testing.T) {
 		db.Conn(ctx).Table("tenants").Where("id = ? AND created_at < ?", id, want.Add(time.Microsecond)).Count(&n)
 		if n != 1 {
 			t.Fatalf("time comparison: got %d rows, want 1", n)
+		}
+	})
+}
+
+func TestFindPage(t *testing.T) {
+	storagetest.ForEach(t, func(t *testing.T, db *storage.DB) {
+		type row struct {
+			TenantID, ID, ExternalID, Name, Phone, Birthday string
+			CreatedAt, UpdatedAt                            time.Time
+		}
+		ctx := platform.WithTenant(context.Background(), platform.Tenant{ID: "page-" + db.Dialect + time.Now().Format("150405.000000")})
+		now := time.Now().UTC()
+		var want []string
+		for i := 0; i < 5; i++ {
+			id := ids.New()
+			want = append(want, id)
+			err := db.Tx(ctx, func(ctx context.Context) error {
+				return db.Conn(ctx).Table("members").Create(&row{TenantID: platform.TenantID(ctx), ID: id, ExternalID: id, CreatedAt: now, UpdatedAt: now}).Error
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, newest := range []bool{false, true} {
+			var got []string
+			cur := ""
+			for pages := 0; ; pages++ {
+				rows, next, err := storage.FindPage[row](db.Scoped(ctx).Table("members"), 2, cur, newest)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, r := range rows {
+					got = append(got, r.ID)
+				}
+				if next == "" {
+					if pages != 2 {
+						t.Fatalf("pages: got %d, want 3", pages+1)
+					}
+					break
+				}
+				cur = next
+			}
+			exp := append([]string(nil), want...)
+			if newest {
+				for i, j := 0, len(exp)-1; i < j; i, j = i+1, j-1 {
+					exp[i], exp[j] = exp[j], exp[i]
+				}
+			}
+			if strings.Join(got, ",") != strings.Join(exp, ",") {
+				t.Fatalf("newest first %v: got %v, want %v", newest, got, exp)
+			}
+		}
+		_, _, err := storage.FindPage[row](db.Scoped(ctx).Table("members"), 2, "garbage!", false)
+		if platform.ErrorCode(err) != platform.EValidation {
+			t.Fatalf("bad cursor: got %v, want validation_failed", err)
 		}
 	})
 }

@@ -11,12 +11,10 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	"jifen/pkg/cursor"
 	"jifen/pkg/ids"
 	"jifen/platform"
 	"jifen/platform/audit"
 	"jifen/platform/auth"
-	httpx "jifen/platform/http"
 	"jifen/platform/storage"
 )
 
@@ -173,22 +171,7 @@ func (s *Service) FindTenants(ctx context.Context, status string, limit int, cur
 		}
 		q = q.Where("status = ?", status)
 	}
-	var after string
-	if ok, err := cursor.Decode(cur, &after); err != nil {
-		return nil, "", httpx.InvalidCursor()
-	} else if ok {
-		q = q.Where("id > ?", after)
-	}
-	var out []Tenant
-	if err := q.Order("id").Limit(limit + 1).Find(&out).Error; err != nil {
-		return nil, "", err
-	}
-	next := ""
-	if len(out) > limit {
-		out = out[:limit]
-		next = cursor.Encode(out[len(out)-1].ID)
-	}
-	return out, next, nil
+	return storage.FindPage[Tenant](q, limit, cur, false)
 }
 
 // GetTenant returns a tenant by id; not_found when absent.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"jifen/pkg/cursor"
 	"jifen/platform"
 	httpx "jifen/platform/http"
 	"jifen/platform/storage"
@@ -248,20 +247,9 @@ func (st store) findEvents(ctx context.Context, f Filter) ([]Event, string, erro
 	if f.Type != "" {
 		q = q.Where("type = ?", f.Type)
 	}
-	var before string
-	if ok, err := cursor.Decode(f.Cursor, &before); err != nil {
-		return nil, "", httpx.InvalidCursor()
-	} else if ok {
-		q = q.Where("id < ?", before)
-	}
-	var rows []eventRow
-	if err := q.Order("id DESC").Limit(f.Limit + 1).Find(&rows).Error; err != nil {
+	rows, next, err := storage.FindPage[eventRow](q, f.Limit, f.Cursor, true)
+	if err != nil {
 		return nil, "", err
-	}
-	next := ""
-	if len(rows) > f.Limit {
-		rows = rows[:f.Limit]
-		next = cursor.Encode(rows[len(rows)-1].ID)
 	}
 	out, err := st.withAwards(ctx, rows)
 	return out, next, err

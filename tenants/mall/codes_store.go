@@ -7,10 +7,8 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
-	"jifen/pkg/cursor"
 	"jifen/pkg/ids"
 	"jifen/platform"
-	httpx "jifen/platform/http"
 	"jifen/platform/storage"
 )
 
@@ -32,22 +30,7 @@ func (st store) findBatches(ctx context.Context, itemID string, limit int, cur s
 	if itemID != "" {
 		q = q.Where("item_id = ?", itemID)
 	}
-	var after string
-	if ok, err := cursor.Decode(cur, &after); err != nil {
-		return nil, "", httpx.InvalidCursor()
-	} else if ok {
-		q = q.Where("id < ?", after)
-	}
-	var out []CodeBatch
-	if err := q.Order("id DESC").Limit(limit + 1).Find(&out).Error; err != nil {
-		return nil, "", err
-	}
-	next := ""
-	if len(out) > limit {
-		out = out[:limit]
-		next = cursor.Encode(out[len(out)-1].ID)
-	}
-	return out, next, nil
+	return storage.FindPage[CodeBatch](q, limit, cur, true)
 }
 
 // openBatches lists an item's batches that have not ended, soonest end
@@ -114,22 +97,7 @@ func (st store) findCodes(ctx context.Context, batchID, status string, limit int
 	if status != "" {
 		q = q.Where("status = ?", status)
 	}
-	var after string
-	if ok, err := cursor.Decode(cur, &after); err != nil {
-		return nil, "", httpx.InvalidCursor()
-	} else if ok {
-		q = q.Where("id > ?", after)
-	}
-	var out []Code
-	if err := q.Order("id").Limit(limit + 1).Find(&out).Error; err != nil {
-		return nil, "", err
-	}
-	next := ""
-	if len(out) > limit {
-		out = out[:limit]
-		next = cursor.Encode(out[len(out)-1].ID)
-	}
-	return out, next, nil
+	return storage.FindPage[Code](q, limit, cur, false)
 }
 
 // availableCode returns one available code of a batch, if any.

@@ -4,8 +4,6 @@ import (
 	"context"
 	"time"
 
-	"jifen/pkg/cursor"
-	httpx "jifen/platform/http"
 	"jifen/platform/storage"
 )
 
@@ -36,22 +34,7 @@ func (st store) updateTemplate(ctx context.Context, t *CouponTemplate) error {
 
 func (st store) findTemplates(ctx context.Context, limit int, cur string) ([]CouponTemplate, string, error) {
 	q := st.db.Scoped(ctx).Model(&CouponTemplate{})
-	var after string
-	if ok, err := cursor.Decode(cur, &after); err != nil {
-		return nil, "", httpx.InvalidCursor()
-	} else if ok {
-		q = q.Where("id < ?", after)
-	}
-	var out []CouponTemplate
-	if err := q.Order("id DESC").Limit(limit + 1).Find(&out).Error; err != nil {
-		return nil, "", err
-	}
-	next := ""
-	if len(out) > limit {
-		out = out[:limit]
-		next = cursor.Encode(out[len(out)-1].ID)
-	}
-	return out, next, nil
+	return storage.FindPage[CouponTemplate](q, limit, cur, true)
 }
 
 // insertCoupon inserts c with a fresh code, drawing another on the
@@ -120,20 +103,5 @@ func (st store) memberCoupons(ctx context.Context, memberID string, f CouponFilt
 	case CouponUsed, CouponVoid:
 		q = q.Where("status = ?", f.Status)
 	}
-	var after string
-	if ok, err := cursor.Decode(f.Cursor, &after); err != nil {
-		return nil, "", httpx.InvalidCursor()
-	} else if ok {
-		q = q.Where("id < ?", after)
-	}
-	var out []Coupon
-	if err := q.Order("id DESC").Limit(f.Limit + 1).Find(&out).Error; err != nil {
-		return nil, "", err
-	}
-	next := ""
-	if len(out) > f.Limit {
-		out = out[:f.Limit]
-		next = cursor.Encode(out[len(out)-1].ID)
-	}
-	return out, next, nil
+	return storage.FindPage[Coupon](q, f.Limit, f.Cursor, true)
 }

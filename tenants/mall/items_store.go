@@ -6,8 +6,6 @@ import (
 
 	"gorm.io/gorm"
 
-	"jifen/pkg/cursor"
-	httpx "jifen/platform/http"
 	"jifen/platform/storage"
 )
 
@@ -96,20 +94,5 @@ func (st store) findItems(ctx context.Context, f ItemFilter) ([]Item, string, er
 	if f.MemberID != "" {
 		q = q.Where("active = ? AND min_tier_rank <= ? AND (ends_at IS NULL OR ends_at > ?)", true, f.tierRank, f.now)
 	}
-	var after string
-	if ok, err := cursor.Decode(f.Cursor, &after); err != nil {
-		return nil, "", httpx.InvalidCursor()
-	} else if ok {
-		q = q.Where("id < ?", after)
-	}
-	var out []Item
-	if err := q.Order("id DESC").Limit(f.Limit + 1).Find(&out).Error; err != nil {
-		return nil, "", err
-	}
-	next := ""
-	if len(out) > f.Limit {
-		out = out[:f.Limit]
-		next = cursor.Encode(out[len(out)-1].ID)
-	}
-	return out, next, nil
+	return storage.FindPage[Item](q, f.Limit, f.Cursor, true)
 }

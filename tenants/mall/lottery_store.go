@@ -7,9 +7,7 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
-	"jifen/pkg/cursor"
 	"jifen/platform"
-	httpx "jifen/platform/http"
 	"jifen/platform/storage"
 )
 
@@ -130,20 +128,5 @@ func (st store) findDraws(ctx context.Context, lotteryID string, f DrawFilter) (
 	if f.MemberID != "" {
 		q = q.Where("member_id = ?", f.MemberID)
 	}
-	var after string
-	if ok, err := cursor.Decode(f.Cursor, &after); err != nil {
-		return nil, "", httpx.InvalidCursor()
-	} else if ok {
-		q = q.Where("id < ?", after)
-	}
-	var out []Draw
-	if err := q.Order("id DESC").Limit(f.Limit + 1).Find(&out).Error; err != nil {
-		return nil, "", err
-	}
-	next := ""
-	if len(out) > f.Limit {
-		out = out[:f.Limit]
-		next = cursor.Encode(out[len(out)-1].ID)
-	}
-	return out, next, nil
+	return storage.FindPage[Draw](q, f.Limit, f.Cursor, true)
 }

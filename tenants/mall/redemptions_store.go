@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"time"
 
-	"jifen/pkg/cursor"
-	httpx "jifen/platform/http"
 	"jifen/platform/storage"
 )
 
@@ -74,20 +72,9 @@ func (st store) findRedemptions(ctx context.Context, f RedemptionFilter) ([]Rede
 	if f.ItemID != "" {
 		q = q.Where("item_id = ?", f.ItemID)
 	}
-	var after string
-	if ok, err := cursor.Decode(f.Cursor, &after); err != nil {
-		return nil, "", httpx.InvalidCursor()
-	} else if ok {
-		q = q.Where("id < ?", after)
-	}
-	var out []Redemption
-	if err := q.Order("id DESC").Limit(f.Limit + 1).Find(&out).Error; err != nil {
+	out, next, err := storage.FindPage[Redemption](q, f.Limit, f.Cursor, true)
+	if err != nil {
 		return nil, "", err
-	}
-	next := ""
-	if len(out) > f.Limit {
-		out = out[:f.Limit]
-		next = cursor.Encode(out[len(out)-1].ID)
 	}
 	for i := range out {
 		out[i].Grants.normalize()

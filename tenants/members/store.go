@@ -3,8 +3,6 @@ package members
 import (
 	"context"
 
-	"jifen/pkg/cursor"
-	httpx "jifen/platform/http"
 	"jifen/platform/storage"
 )
 
@@ -55,22 +53,7 @@ func (s *Store) FindMembers(ctx context.Context, f Filter) ([]Member, string, er
 	if f.Phone != "" {
 		q = q.Where("phone = ?", f.Phone)
 	}
-	var after string
-	if ok, err := cursor.Decode(f.Cursor, &after); err != nil {
-		return nil, "", httpx.InvalidCursor()
-	} else if ok {
-		q = q.Where("id > ?", after)
-	}
-	var out []Member
-	if err := q.Order("id").Limit(f.Limit + 1).Find(&out).Error; err != nil {
-		return nil, "", err
-	}
-	next := ""
-	if len(out) > f.Limit {
-		out = out[:f.Limit]
-		next = cursor.Encode(out[len(out)-1].ID)
-	}
-	return out, next, nil
+	return storage.FindPage[Member](q, f.Limit, f.Cursor, false)
 }
 
 // CreateMember inserts m; conflict when the external id is taken.

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"jifen/pkg/cursor"
-	httpx "jifen/platform/http"
 	"jifen/platform/storage"
 )
 
@@ -153,24 +152,13 @@ func (s *Service) findRules(ctx context.Context, f RuleFilter) ([]Rule, string, 
 	if f.Active != nil {
 		q = q.Where("active = ?", *f.Active)
 	}
-	var after string
-	if ok, err := cursor.Decode(f.Cursor, &after); err != nil {
-		return nil, "", httpx.InvalidCursor()
-	} else if ok {
-		q = q.Where("id > ?", after)
-	}
 	limit := f.Limit
 	if limit <= 0 || limit > cursor.MaxLimit {
 		limit = cursor.DefaultLimit
 	}
-	var rows []ruleRow
-	if err := q.Order("id ASC").Limit(limit + 1).Find(&rows).Error; err != nil {
+	rows, next, err := storage.FindPage[ruleRow](q, limit, f.Cursor, false)
+	if err != nil {
 		return nil, "", storage.Translate(err, "rule")
-	}
-	next := ""
-	if len(rows) > limit {
-		rows = rows[:limit]
-		next = cursor.Encode(rows[len(rows)-1].ID)
 	}
 	out := make([]Rule, len(rows))
 	for i := range rows {

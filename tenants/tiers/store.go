@@ -6,9 +6,7 @@ import (
 	"errors"
 	"time"
 
-	"jifen/pkg/cursor"
 	"jifen/platform"
-	httpx "jifen/platform/http"
 	"jifen/platform/storage"
 )
 
@@ -381,20 +379,9 @@ func (s *Store) LastHistoryID(ctx context.Context, memberID string) (string, err
 // time.
 func (s *Store) FindHistory(ctx context.Context, memberID string, limit int, cur string) ([]HistoryEntry, string, error) {
 	q := s.DB.Scoped(ctx).Where("member_id = ?", memberID)
-	var after string
-	if ok, err := cursor.Decode(cur, &after); err != nil {
-		return nil, "", httpx.InvalidCursor()
-	} else if ok {
-		q = q.Where("id < ?", after)
-	}
-	var rows []historyRow
-	if err := q.Order("id DESC").Limit(limit + 1).Find(&rows).Error; err != nil {
+	rows, next, err := storage.FindPage[historyRow](q, limit, cur, true)
+	if err != nil {
 		return nil, "", storage.Translate(err, "tier history entry")
-	}
-	next := ""
-	if len(rows) > limit {
-		rows = rows[:limit]
-		next = cursor.Encode(rows[len(rows)-1].ID)
 	}
 	out := make([]HistoryEntry, len(rows))
 	for i, r := range rows {
