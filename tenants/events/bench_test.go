@@ -3,11 +3,10 @@ package events_test
 import (
 	"context"
 	"fmt"
+	"jifen/pkg/benchrun"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -109,39 +108,9 @@ func benchSetup(b *testing.B, db *storage.DB, sc benchScenario) []benchTarget {
 // runIngest runs op over the targets from parallel goroutines and reports
 // throughput and latency percentiles.
 func runIngest(b *testing.B, targets []benchTarget, op func(benchTarget) error) {
-	var next atomic.Int64
-	var mu sync.Mutex
-	var all []time.Duration
-	b.SetParallelism(benchParallelism)
-	b.ResetTimer()
-	start := time.Now()
-	b.RunParallel(func(pb *testing.PB) {
-		var mine []time.Duration
-		for pb.Next() {
-			tg := targets[int(next.Add(1))%len(targets)]
-			t0 := time.Now()
-			if err := op(tg); err != nil {
-				b.Error(err)
-				return
-			}
-			mine = append(mine, time.Since(t0))
-		}
-		mu.Lock()
-		all = append(all, mine...)
-		mu.Unlock()
+	benchrun.Parallel(b, benchParallelism, "events", func(seq int64) error {
+		return op(targets[int(seq)%len(targets)])
 	})
-	elapsed := time.Since(start)
-	b.StopTimer()
-	if len(all) == 0 {
-		return
-	}
-	slices.Sort(all)
-	pct := func(p float64) float64 {
-		return float64(all[int(p*float64(len(all)-1))].Microseconds()) / 1000
-	}
-	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "events/s")
-	b.ReportMetric(pct(0.50), "p50-ms")
-	b.ReportMetric(pct(0.99), "p99-ms")
 }
 
 // rawIngest is the transaction Ingest runs for an order_paid event that one

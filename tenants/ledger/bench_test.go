@@ -3,9 +3,7 @@ package ledger_test
 import (
 	"context"
 	"database/sql"
-	"slices"
-	"sync"
-	"sync/atomic"
+	"jifen/pkg/benchrun"
 	"testing"
 	"time"
 
@@ -91,39 +89,9 @@ func benchSetup(b *testing.B, db *storage.DB, n int) (*env, []string) {
 // runBench runs op over the members from parallel goroutines and reports
 // throughput and latency percentiles.
 func runBench(b *testing.B, e *env, ms []string, op func(*env, string) error) {
-	var next atomic.Int64
-	var mu sync.Mutex
-	var all []time.Duration
-	b.SetParallelism(benchParallelism)
-	b.ResetTimer()
-	began := time.Now()
-	b.RunParallel(func(pb *testing.PB) {
-		var mine []time.Duration
-		for pb.Next() {
-			m := ms[int(next.Add(1))%len(ms)]
-			t0 := time.Now()
-			if err := op(e, m); err != nil {
-				b.Error(err)
-				return
-			}
-			mine = append(mine, time.Since(t0))
-		}
-		mu.Lock()
-		all = append(all, mine...)
-		mu.Unlock()
+	benchrun.Parallel(b, benchParallelism, "ops", func(seq int64) error {
+		return op(e, ms[int(seq)%len(ms)])
 	})
-	elapsed := time.Since(began)
-	b.StopTimer()
-	if len(all) == 0 {
-		return
-	}
-	slices.Sort(all)
-	pct := func(p float64) float64 {
-		return float64(all[int(p*float64(len(all)-1))].Microseconds()) / 1000
-	}
-	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "ops/s")
-	b.ReportMetric(pct(0.50), "p50-ms")
-	b.ReportMetric(pct(0.99), "p99-ms")
 }
 
 // rawTx runs fn in a database/sql transaction on the pool the ledger

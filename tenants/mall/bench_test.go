@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync/atomic"
+	"jifen/pkg/benchrun"
 	"testing"
 
 	"jifen/pkg/ids"
@@ -70,24 +70,12 @@ func benchSetup(b *testing.B, db *storage.DB, items int) (*env, []string, []stri
 	return e, ms, its
 }
 
+// runRedeem redeems from parallel goroutines, spreading over members and
+// items, and reports throughput and latency percentiles.
 func runRedeem(b *testing.B, members, items []string, redeem func(member, item string) error) {
-	var next atomic.Int64
-	var failed atomic.Value
-	b.SetParallelism(benchParallelism)
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			n := next.Add(1)
-			if err := redeem(members[n%int64(len(members))], items[n%int64(len(items))]); err != nil {
-				failed.Store(err)
-			}
-		}
+	benchrun.Parallel(b, benchParallelism, "redemptions", func(n int64) error {
+		return redeem(members[n%int64(len(members))], items[n%int64(len(items))])
 	})
-	b.StopTimer()
-	if err, _ := failed.Load().(error); err != nil {
-		b.Fatalf("redeem: %v", err)
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "redemptions/s")
 }
 
 // rawRedeem writes what a redemption writes, by hand, in one transaction.
