@@ -216,7 +216,7 @@ func build(ctx context.Context, s settings, log *slog.Logger, clk platform.Clock
 	a.ledger = &ledger.Service{DB: db, Members: memberStore, Clock: clk, Audit: auditLog}
 	rulesSvc := rules.NewService(db, auditLog, clk)
 	mallSvc := &mall.Service{DB: db, Members: memberStore, Ledger: a.ledger, Clock: clk, Audit: auditLog}
-	a.tiers = &tiers.Service{Store: &tiers.Store{DB: db}, Members: memberStore, Growth: a.ledger, Clock: clk, Audit: auditLog, Coupons: mallSvc}
+	a.tiers = &tiers.Service{Store: &tiers.Store{DB: db}, Members: memberStore, Growth: a.ledger, Clock: clk, Audit: auditLog, Coupons: mallSvc, Items: mallSvc}
 	eventsSvc := &events.Service{DB: db, Members: memberStore, Ledger: a.ledger, Rules: rulesSvc, Multiplier: a.tiers, Clock: clk}
 	rulesSvc.SimulationUsage = events.Usage{DB: db}
 	a.ledger.OnGrowth = a.tiers

@@ -312,6 +312,22 @@ func (s *Service) IssueCoupon(ctx context.Context, memberID, templateID, reason 
 	return err
 }
 
+// CouponTemplateUsable implements tiers.CouponTemplateChecker: nil when the
+// tenant has an active template with the id, not_found when it has none
+// (another tenant's id included) and conflict when it is inactive, so a
+// tier can't name an upgrade coupon that would never be issued.
+func (s *Service) CouponTemplateUsable(ctx context.Context, templateID string) error {
+	t, err := s.st().findTemplate(ctx, templateID)
+	if err != nil {
+		return err
+	}
+	if !t.Active {
+		return conflict(map[string]any{"template_id": t.ID, "active": false},
+			"The coupon template %s is inactive and issues no coupons.", t.Name)
+	}
+	return nil
+}
+
 // CouponFilter narrows a member's coupons.
 type CouponFilter struct {
 	Status string

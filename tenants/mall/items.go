@@ -10,6 +10,7 @@ import (
 
 	"jifen/pkg/ids"
 	"jifen/platform"
+	"jifen/tenants/tiers"
 )
 
 // Item kinds.
@@ -469,6 +470,26 @@ func (s *Service) FindItems(ctx context.Context, f ItemFilter) ([]Item, string, 
 		return nil, "", err
 	}
 	return items, next, nil
+}
+
+// ItemsUnlockedBetween implements tiers.ExclusiveItemLister: the items
+// members may see (active, their window not ended) whose min_tier_rank is
+// above lowRankExclusive (and 0) and at most highRankInclusive, ordered by
+// min_tier_rank and id, in one query.
+func (s *Service) ItemsUnlockedBetween(ctx context.Context, lowRankExclusive, highRankInclusive int) ([]tiers.ItemRef, error) {
+	low := max(lowRankExclusive, 0)
+	if highRankInclusive <= low {
+		return []tiers.ItemRef{}, nil
+	}
+	items, err := s.st().findItemsByTierRank(ctx, low, highRankInclusive, s.now())
+	if err != nil {
+		return nil, err
+	}
+	out := make([]tiers.ItemRef, len(items))
+	for i, it := range items {
+		out[i] = tiers.ItemRef{ID: it.ID, Name: it.Name, MinTierRank: it.MinTierRank}
+	}
+	return out, nil
 }
 
 // StockInput changes an item's stock by delta.

@@ -96,3 +96,14 @@ func (st store) findItems(ctx context.Context, f ItemFilter) ([]Item, string, er
 	}
 	return storage.FindPage[Item](q, f.Limit, f.Cursor, true)
 }
+
+// findItemsByTierRank returns the id, name and min_tier_rank of the items
+// members may see at now whose min_tier_rank is above low and at most
+// high, ordered by min_tier_rank and id.
+func (st store) findItemsByTierRank(ctx context.Context, low, high int, now time.Time) ([]Item, error) {
+	var out []Item
+	err := st.db.Scoped(ctx).Model(&Item{}).Select("id", "name", "min_tier_rank").
+		Where("min_tier_rank > ? AND min_tier_rank <= ? AND active = ? AND (ends_at IS NULL OR ends_at > ?)", low, high, true, now).
+		Order("min_tier_rank").Order("id").Find(&out).Error
+	return out, storage.Translate(err, "item")
+}

@@ -22,6 +22,7 @@ import (
 	"jifen/platform/storage"
 	"jifen/tenants/ledger"
 	"jifen/tenants/members"
+	"jifen/tenants/tiers"
 )
 
 // TierRanker tells a member's tier rank, for items reserved to higher tiers.
@@ -31,6 +32,15 @@ type TierRanker interface {
 	// not in the tenant.
 	MemberTierRank(ctx context.Context, memberID string) (rank int, tierID string, err error)
 }
+
+// The mall serves the tier ladder: it issues upgrade coupons, vets the
+// templates tiers name for them, and lists the items each tier unlocks
+// through the items' min_tier_rank.
+var (
+	_ tiers.CouponIssuer          = (*Service)(nil)
+	_ tiers.CouponTemplateChecker = (*Service)(nil)
+	_ tiers.ExclusiveItemLister   = (*Service)(nil)
+)
 
 // PointsLedger is the part of the points ledger the mall uses;
 // *ledger.Service implements it. Each method joins the context's

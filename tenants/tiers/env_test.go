@@ -154,7 +154,7 @@ func (e *env) ladder(t *testing.T) (silver, gold tiers.Tier) {
 	gold = e.tier(t, tiers.TierInput{Name: ptr("金卡 Gold"), Rank: ptr(2), GrowthThreshold: ptr[int64](500),
 		KeepThreshold: ptr[int64](400), Multiplier: ptr[int64](2000),
 		Benefits: &tiers.BenefitsInput{BirthdayMultiplier: ptr[int64](1800), UpgradeCouponTemplateID: ptr("tpl-gold"),
-			ExclusiveItemIDs: &[]string{"item-gold"}, FreeShipping: ptr(true)}})
+			FreeShipping: ptr(true)}})
 	return silver, gold
 }
 

@@ -64,7 +64,7 @@ func TestHTTPLadder(t *testing.T) {
 		var created tiers.Tier
 		r.JSON(t, &created)
 		if created.ID == "" || created.Multiplier != 1500 || created.KeepThreshold != 80 || !created.Benefits.FreeShipping ||
-			created.Benefits.ExclusiveItemIDs == nil {
+			created.Benefits.ExclusiveItems == nil || len(created.Benefits.ExclusiveItems) != 0 {
 			t.Fatalf("created tier: got %s", r.Body)
 		}
 		gold := a.do(t, "POST", "/tiers", "manager", map[string]any{"name": "金卡", "rank": 3, "growth_threshold": 500})

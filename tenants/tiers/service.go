@@ -25,23 +25,27 @@ type Service struct {
 	Growth GrowthReader
 	Clock  platform.Clock
 	Audit  *audit.Log
-	// Coupons issues upgrade coupons; nil issues none.
+	// Coupons issues upgrade coupons; nil issues none. When it also
+	// implements CouponTemplateChecker, a tier may only name a coupon
+	// template the tenant has and can issue.
 	Coupons CouponIssuer
+	// Items reads the mall items each tier unlocks, shown as
+	// benefits.exclusive_items; nil shows none.
+	Items ExclusiveItemLister
 }
 
 // Limits of the ladder's fields.
 const (
-	maxTiers          = 20
-	maxRank           = 100
-	maxNameLen        = 50 // characters
-	maxMultiplier     = 10000
-	maxExclusiveItems = 200
-	maxItemIDLen      = 64
-	maxPerksLen       = 1000 // characters
-	maxReasonLen      = 200  // characters
-	maxWindowMonths   = 36
-	maxGraceDays      = 365
-	maxOverrideYears  = 10
+	maxTiers         = 20
+	maxRank          = 100
+	maxNameLen       = 50 // characters
+	maxMultiplier    = 10000
+	maxTemplateIDLen = 64   // bytes
+	maxPerksLen      = 1000 // characters
+	maxReasonLen     = 200  // characters
+	maxWindowMonths  = 36
+	maxGraceDays     = 365
+	maxOverrideYears = 10
 )
 
 func (s *Service) record(ctx context.Context, action, targetType, targetID string, details map[string]any) error {
@@ -66,19 +70,42 @@ func newSettings(ctx context.Context, now time.Time) settingsRow {
 	return r
 }
 
-// Tiers returns the tenant's ladder, lowest rank first.
+// Tiers returns the tenant's ladder, lowest rank first, each tier with the
+// mall items it unlocks.
 func (s *Service) Tiers(ctx context.Context) ([]Tier, error) {
-	return s.Store.FindLadder(ctx)
+	ladder, err := s.Store.FindLadder(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.fillExclusiveItems(ctx, ladder, ladder); err != nil {
+		return nil, err
+	}
+	return ladder, nil
 }
 
-// Tier returns a tier; not_found when it is not in the tenant.
+// Tier returns a tier with the mall items it unlocks; not_found when it is
+// not in the tenant.
 func (s *Service) Tier(ctx context.Context, id string) (Tier, error) {
-	return s.Store.FindTierByID(ctx, id)
+	ladder, err := s.Store.FindLadder(ctx)
+	if err != nil {
+		return Tier{}, err
+	}
+	t := ladder.byID(id)
+	if t == nil {
+		return Tier{}, platform.NotFound("tier")
+	}
+	out := []Tier{*t}
+	if err := s.fillExclusiveItems(ctx, ladder, out); err != nil {
+		return Tier{}, err
+	}
+	return out[0], nil
 }
 
-// CreateTier validates in and adds a tier to the ladder. It returns
-// validation_failed for bad fields or a threshold out of order with the
-// rank, and conflict when the rank or name is taken or the ladder is full.
+// CreateTier validates in and adds a tier to the ladder, returning it with
+// the mall items it unlocks. It returns validation_failed for bad fields,
+// an upgrade coupon template the tenant can't issue or a threshold out of
+// order with the rank, and conflict when the rank or name is taken or the
+// ladder is full.
 func (s *Service) CreateTier(ctx context.Context, in TierInput) (Tier, error) {
 	fe := platform.FieldErrors{}
 	if in.Name == nil {
@@ -91,7 +118,7 @@ func (s *Service) CreateTier(ctx context.Context, in TierInput) (Tier, error) {
 		fe.Add("growth_threshold", "is required: the growth that reaches the tier")
 	}
 	now := s.Clock.Now()
-	t := Tier{ID: ids.NewAt(now), Multiplier: BasePermille, Benefits: Benefits{ExclusiveItemIDs: []string{}}, CreatedAt: now, UpdatedAt: now}
+	t := Tier{ID: ids.NewAt(now), Multiplier: BasePermille, CreatedAt: now, UpdatedAt: now}
 	if in.GrowthThreshold != nil && in.KeepThreshold == nil {
 		k := *in.GrowthThreshold
 		in.KeepThreshold = &k
@@ -100,9 +127,13 @@ func (s *Service) CreateTier(ctx context.Context, in TierInput) (Tier, error) {
 	for field, problem := range checkFields(t) {
 		fe.Add(field, problem)
 	}
+	if err := s.checkCouponTemplate(ctx, t, in, fe); err != nil {
+		return Tier{}, err
+	}
 	if err := fe.Err(); err != nil {
 		return Tier{}, err
 	}
+	var out Tier
 	err := s.Store.DB.Tx(ctx, func(ctx context.Context) error {
 		if _, err := s.Store.LockSettings(ctx, newSettings(ctx, now)); err != nil {
 			return err
@@ -120,16 +151,19 @@ func (s *Service) CreateTier(ctx context.Context, in TierInput) (Tier, error) {
 		if err := s.Store.CreateTier(ctx, t); err != nil {
 			return err
 		}
-		return s.record(ctx, "tier.create", "tier", t.ID, map[string]any{"tier": t})
+		if err := s.record(ctx, "tier.create", "tier", t.ID, map[string]any{"tier": t}); err != nil {
+			return err
+		}
+		out, err = s.Tier(ctx, t.ID)
+		return err
 	})
-	if err != nil {
-		return Tier{}, err
-	}
-	return t, nil
+	return out, err
 }
 
-// UpdateTier changes the fields present in in, with CreateTier's checks;
-// not_found when the tier is not in the tenant.
+// UpdateTier changes the fields present in in, with CreateTier's checks
+// (an upgrade coupon template is checked only when in names one), and
+// returns the tier with the mall items it now unlocks; not_found when the
+// tier is not in the tenant.
 func (s *Service) UpdateTier(ctx context.Context, id string, in TierInput) (Tier, error) {
 	var out Tier
 	err := s.Store.DB.Tx(ctx, func(ctx context.Context) error {
@@ -146,10 +180,13 @@ func (s *Service) UpdateTier(ctx context.Context, id string, in TierInput) (Tier
 			return platform.NotFound("tier")
 		}
 		t := *cur
-		t.Benefits.ExclusiveItemIDs = append([]string{}, cur.Benefits.ExclusiveItemIDs...)
 		apply(&t, in)
 		t.UpdatedAt = now
-		if err := checkFields(t).Err(); err != nil {
+		fe := checkFields(t)
+		if err := s.checkCouponTemplate(ctx, t, in, fe); err != nil {
+			return err
+		}
+		if err := fe.Err(); err != nil {
 			return err
 		}
 		if err := checkLadder(ladder, t, in); err != nil {
@@ -158,8 +195,11 @@ func (s *Service) UpdateTier(ctx context.Context, id string, in TierInput) (Tier
 		if err := s.Store.UpdateTier(ctx, t); err != nil {
 			return err
 		}
-		out = t
-		return s.record(ctx, "tier.update", "tier", t.ID, map[string]any{"before": *cur, "after": t})
+		if err := s.record(ctx, "tier.update", "tier", t.ID, map[string]any{"before": *cur, "after": t}); err != nil {
+			return err
+		}
+		out, err = s.Tier(ctx, id)
+		return err
 	})
 	return out, err
 }
@@ -217,12 +257,6 @@ func apply(t *Tier, in TierInput) {
 	if b.BirthdayMultiplier != nil {
 		t.Benefits.BirthdayMultiplier = *b.BirthdayMultiplier
 	}
-	if b.ExclusiveItemIDs != nil {
-		t.Benefits.ExclusiveItemIDs = make([]string, len(*b.ExclusiveItemIDs))
-		for i, id := range *b.ExclusiveItemIDs {
-			t.Benefits.ExclusiveItemIDs[i] = strings.TrimSpace(id)
-		}
-	}
 	if b.UpgradeCouponTemplateID != nil {
 		t.Benefits.UpgradeCouponTemplateID = strings.TrimSpace(*b.UpgradeCouponTemplateID)
 	}
@@ -271,23 +305,42 @@ func checkFields(t Tier) platform.FieldErrors {
 	if b.BirthdayMultiplier != 0 && (b.BirthdayMultiplier < BasePermille || b.BirthdayMultiplier > maxMultiplier) {
 		fe.Add("benefits.birthday_multiplier_permille", fmt.Sprintf("must be 0 (none) or from %d (1x) to %d (10x)", BasePermille, maxMultiplier))
 	}
-	if len(b.ExclusiveItemIDs) > maxExclusiveItems {
-		fe.Add("benefits.exclusive_item_ids", fmt.Sprintf("must list at most %d items", maxExclusiveItems))
-	}
-	seen := map[string]bool{}
-	for _, id := range b.ExclusiveItemIDs {
-		if !printableID(id, maxItemIDLen) || seen[id] {
-			fe.Add("benefits.exclusive_item_ids", fmt.Sprintf("must be distinct mall item ids of 1 to %d printable characters", maxItemIDLen))
-		}
-		seen[id] = true
-	}
-	if c := b.UpgradeCouponTemplateID; c != "" && !printableID(c, maxItemIDLen) {
-		fe.Add("benefits.upgrade_coupon_template_id", fmt.Sprintf("must be empty or a coupon template id of 1 to %d printable characters", maxItemIDLen))
+	if c := b.UpgradeCouponTemplateID; c != "" && !printableID(c, maxTemplateIDLen) {
+		fe.Add(fieldUpgradeCoupon, fmt.Sprintf("must be empty or a coupon template id of 1 to %d printable characters", maxTemplateIDLen))
 	}
 	if utf8.RuneCountInString(b.Perks) > maxPerksLen {
 		fe.Add("benefits.perks", fmt.Sprintf("must be at most %d characters", maxPerksLen))
 	}
 	return fe
+}
+
+// fieldUpgradeCoupon names the upgrade coupon's field in validation errors.
+const fieldUpgradeCoupon = "benefits.upgrade_coupon_template_id"
+
+// checkCouponTemplate adds to fe when in sets t's upgrade coupon to a
+// template the tenant can't issue: one it doesn't have (another tenant's
+// included) or an inactive one. Only a template the request names is
+// checked, so a tier whose template was switched off later can still be
+// changed in other ways. Errors other than not_found and conflict are
+// returned.
+func (s *Service) checkCouponTemplate(ctx context.Context, t Tier, in TierInput, fe platform.FieldErrors) error {
+	tpl := t.Benefits.UpgradeCouponTemplateID
+	if in.Benefits == nil || in.Benefits.UpgradeCouponTemplateID == nil || tpl == "" || fe[fieldUpgradeCoupon] != "" {
+		return nil
+	}
+	checker, ok := s.Coupons.(CouponTemplateChecker)
+	if !ok {
+		return nil
+	}
+	switch err := checker.CouponTemplateUsable(ctx, tpl); platform.ErrorCode(err) {
+	case "":
+		return nil
+	case platform.ENotFound, platform.EConflict:
+		fe.Add(fieldUpgradeCoupon, "no active coupon template with this id in the tenant")
+		return nil
+	default:
+		return err
+	}
 }
 
 // checkLadder checks t, as it would be after the change in, against the

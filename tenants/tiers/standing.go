@@ -270,7 +270,7 @@ func isBirthday(birthday string, at time.Time) bool {
 func isLeap(y int) bool { return y%4 == 0 && (y%100 != 0 || y%400 == 0) }
 
 // MemberTierRank returns the rank of the tier that applies to the member
-// now and its id, for the mall's exclusive items: rank 0 and "" for a
+// now and its id, for the mall's items with a min_tier_rank: rank 0 and "" for a
 // member without a tier, higher is better. It returns not_found when the
 // member is not in the tenant.
 func (s *Service) MemberTierRank(ctx context.Context, memberID string) (rank int, tierID string, err error) {
@@ -289,41 +289,6 @@ func (s *Service) TierRank(ctx context.Context, tierID string) (int, error) {
 		return 0, err
 	}
 	return t.Rank, nil
-}
-
-// ExclusiveItems returns, for each mall item a tier lists as exclusive, the
-// lowest rank that may see it: members of that tier and higher ones.
-func (s *Service) ExclusiveItems(ctx context.Context) (map[string]int, error) {
-	ladder, err := s.Store.FindLadder(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]int{}
-	for _, t := range ladder {
-		for _, id := range t.Benefits.ExclusiveItemIDs {
-			if r, ok := out[id]; !ok || t.Rank < r {
-				out[id] = t.Rank
-			}
-		}
-	}
-	return out, nil
-}
-
-// VisibleToTier reports whether the member may see and redeem the mall
-// item: always for items no tier lists as exclusive, else when the member's
-// tier ranks at least as high as the lowest tier that lists it. It returns
-// not_found when the member is not in the tenant.
-func (s *Service) VisibleToTier(ctx context.Context, memberID, itemID string) (bool, error) {
-	excl, err := s.ExclusiveItems(ctx)
-	if err != nil {
-		return false, err
-	}
-	rank, _, err := s.MemberTierRank(ctx, memberID)
-	if err != nil {
-		return false, err
-	}
-	least, ok := excl[itemID]
-	return !ok || rank >= least, nil
 }
 
 // SetOverride puts the member on a tier by hand until a time, whatever the

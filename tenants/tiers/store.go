@@ -2,7 +2,6 @@ package tiers
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"time"
 
@@ -24,7 +23,6 @@ type tierRow struct {
 	KeepThreshold           int64     `gorm:"column:keep_threshold"`
 	Multiplier              int64     `gorm:"column:multiplier_permille"`
 	BirthdayMultiplier      int64     `gorm:"column:birthday_multiplier_permille"`
-	ExclusiveItemIDs        string    `gorm:"column:exclusive_item_ids"`
 	UpgradeCouponTemplateID string    `gorm:"column:upgrade_coupon_template_id"`
 	FreeShipping            bool      `gorm:"column:free_shipping"`
 	PriorityService         bool      `gorm:"column:priority_service"`
@@ -36,17 +34,11 @@ type tierRow struct {
 func (tierRow) TableName() string { return "tiers" }
 
 func (r tierRow) tier() Tier {
-	items := []string{}
-	_ = json.Unmarshal([]byte(r.ExclusiveItemIDs), &items)
-	if items == nil {
-		items = []string{}
-	}
 	return Tier{
 		ID: r.ID, Name: r.Name, Rank: r.Rank, GrowthThreshold: r.GrowthThreshold, KeepThreshold: r.KeepThreshold,
 		Multiplier: r.Multiplier,
 		Benefits: Benefits{
-			BirthdayMultiplier: r.BirthdayMultiplier, ExclusiveItemIDs: items,
-			UpgradeCouponTemplateID: r.UpgradeCouponTemplateID, FreeShipping: r.FreeShipping,
+			BirthdayMultiplier: r.BirthdayMultiplier, UpgradeCouponTemplateID: r.UpgradeCouponTemplateID, FreeShipping: r.FreeShipping,
 			PriorityService: r.PriorityService, Perks: r.Perks,
 		},
 		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
@@ -54,16 +46,11 @@ func (r tierRow) tier() Tier {
 }
 
 func rowOf(tenantID string, t Tier) tierRow {
-	items := t.Benefits.ExclusiveItemIDs
-	if items == nil {
-		items = []string{}
-	}
-	raw, _ := json.Marshal(items)
 	return tierRow{
 		TenantID: tenantID, ID: t.ID, Name: t.Name, Rank: t.Rank, GrowthThreshold: t.GrowthThreshold,
 		KeepThreshold: t.KeepThreshold, Multiplier: t.Multiplier, BirthdayMultiplier: t.Benefits.BirthdayMultiplier,
-		ExclusiveItemIDs: string(raw), UpgradeCouponTemplateID: t.Benefits.UpgradeCouponTemplateID,
-		FreeShipping: t.Benefits.FreeShipping, PriorityService: t.Benefits.PriorityService, Perks: t.Benefits.Perks,
+		UpgradeCouponTemplateID: t.Benefits.UpgradeCouponTemplateID, FreeShipping: t.Benefits.FreeShipping,
+		PriorityService: t.Benefits.PriorityService, Perks: t.Benefits.Perks,
 		CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt,
 	}
 }
@@ -123,9 +110,8 @@ func (s *Store) UpdateTier(ctx context.Context, t Tier) error {
 		res := s.DB.Scoped(ctx).Model(&tierRow{}).Where("id = ?", t.ID).Updates(map[string]any{
 			"name": r.Name, "tier_rank": r.Rank, "growth_threshold": r.GrowthThreshold, "keep_threshold": r.KeepThreshold,
 			"multiplier_permille": r.Multiplier, "birthday_multiplier_permille": r.BirthdayMultiplier,
-			"exclusive_item_ids": r.ExclusiveItemIDs, "upgrade_coupon_template_id": r.UpgradeCouponTemplateID,
-			"free_shipping": r.FreeShipping, "priority_service": r.PriorityService, "perks": r.Perks,
-			"updated_at": r.UpdatedAt,
+			"upgrade_coupon_template_id": r.UpgradeCouponTemplateID, "free_shipping": r.FreeShipping,
+			"priority_service": r.PriorityService, "perks": r.Perks, "updated_at": r.UpdatedAt,
 		})
 		if res.Error != nil {
 			return storage.Translate(res.Error, "tier")

@@ -1,6 +1,6 @@
 // Package tiers holds a tenant's membership ladder (会员等级): the tiers, what
-// each one grants (a points multiplier, a birthday multiplier, exclusive
-// mall items, an upgrade coupon, service flags), how growth moves members
+// each one grants (a points multiplier, a birthday multiplier, the mall
+// items it unlocks, an upgrade coupon, service flags), how growth moves members
 // up at once and down only at the periodic evaluation, manual overrides,
 // and each member's tier history.
 package tiers
@@ -59,9 +59,13 @@ type Benefits struct {
 	// BirthdayMultiplier replaces the tier's multiplier on the member's
 	// birthday when it is larger; 0 means none.
 	BirthdayMultiplier int64 `json:"birthday_multiplier_permille"`
-	// ExclusiveItemIDs are mall items only members of this tier or a
-	// higher one may see and redeem.
-	ExclusiveItemIDs []string `json:"exclusive_item_ids"`
+	// ExclusiveItems are the mall items this tier unlocks: those whose
+	// min_tier_rank is above the rank of the tier below (0 for the lowest
+	// tier) and at most this tier's rank, so members of this tier or a
+	// higher one may see and redeem them. The mall item's min_tier_rank is
+	// the only record of it; this list is read from the mall and never
+	// stored or accepted here.
+	ExclusiveItems []ItemRef `json:"exclusive_items"`
 	// UpgradeCouponTemplateID is the coupon template issued to a member who
 	// moves up into this tier; empty for none.
 	UpgradeCouponTemplateID string `json:"upgrade_coupon_template_id"`
@@ -85,12 +89,11 @@ type TierInput struct {
 
 // BenefitsInput changes a tier's benefits; nil fields are left as they are.
 type BenefitsInput struct {
-	BirthdayMultiplier      *int64    `json:"birthday_multiplier_permille"`
-	ExclusiveItemIDs        *[]string `json:"exclusive_item_ids"`
-	UpgradeCouponTemplateID *string   `json:"upgrade_coupon_template_id"`
-	FreeShipping            *bool     `json:"free_shipping"`
-	PriorityService         *bool     `json:"priority_service"`
-	Perks                   *string   `json:"perks"`
+	BirthdayMultiplier      *int64  `json:"birthday_multiplier_permille"`
+	UpgradeCouponTemplateID *string `json:"upgrade_coupon_template_id"`
+	FreeShipping            *bool   `json:"free_shipping"`
+	PriorityService         *bool   `json:"priority_service"`
+	Perks                   *string `json:"perks"`
 }
 
 // Settings say how a tenant's members are placed on the ladder.
@@ -226,4 +229,35 @@ type GrowthReader interface {
 // fails the upgrade and the change of growth that caused it.
 type CouponIssuer interface {
 	IssueCoupon(ctx context.Context, memberID, templateID, reason string) error
+}
+
+// CouponTemplateChecker is what a CouponIssuer may also implement so that a
+// tier can only name a coupon template the tenant can issue; the mall
+// implements it. Without it, benefits.upgrade_coupon_template_id is only
+// checked for its form.
+type CouponTemplateChecker interface {
+	// CouponTemplateUsable returns nil when the context's tenant has an
+	// active coupon template with the id, not_found when it has none with
+	// that id (another tenant's included) and conflict when it is inactive.
+	CouponTemplateUsable(ctx context.Context, templateID string) error
+}
+
+// ItemRef names a mall item a tier unlocks.
+type ItemRef struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// MinTierRank is the item's minimum tier rank, which decides the tier
+	// that unlocks it.
+	MinTierRank int `json:"min_tier_rank"`
+}
+
+// ExclusiveItemLister reads the mall items reserved to tiers; the mall
+// implements it.
+type ExclusiveItemLister interface {
+	// ItemsUnlockedBetween returns the context's tenant's items that
+	// members may see (active, and their sale window not ended) whose
+	// min_tier_rank is greater than lowRankExclusive (and than 0) and at
+	// most highRankInclusive, ordered by min_tier_rank and then id, in one
+	// query.
+	ItemsUnlockedBetween(ctx context.Context, lowRankExclusive, highRankInclusive int) ([]ItemRef, error)
 }

@@ -25,7 +25,6 @@ CREATE TABLE tiers (
   keep_threshold BIGINT NOT NULL,
   multiplier_permille INT NOT NULL,
   birthday_multiplier_permille INT NOT NULL,
-  exclusive_item_ids TEXT NOT NULL,
   upgrade_coupon_template_id VARCHAR(64) NOT NULL,
   free_shipping BOOLEAN NOT NULL,
   priority_service BOOLEAN NOT NULL,
