@@ -29,6 +29,7 @@ import (
 	"jifen/platform/auth"
 	httpx "jifen/platform/http"
 	"jifen/platform/rbac"
+	"jifen/platform/scheduler"
 	"jifen/platform/storage"
 	"jifen/platform/tenancy"
 	"jifen/tenants/events"
@@ -177,6 +178,7 @@ type app struct {
 	tenancy  *tenancy.Service
 	ledger   *ledger.Service
 	tiers    *tiers.Service
+	sched    *scheduler.Scheduler
 }
 
 func (a *app) close() { a.db.Close() }
@@ -219,6 +221,13 @@ func build(ctx context.Context, s settings, log *slog.Logger, clk platform.Clock
 	a.tiers = &tiers.Service{Store: &tiers.Store{DB: db}, Members: memberStore, Growth: a.ledger, Clock: clk, Audit: auditLog, Coupons: mallSvc, Items: mallSvc}
 	eventsSvc := &events.Service{DB: db, Members: memberStore, Ledger: a.ledger, Rules: rulesSvc, Multiplier: a.tiers, Clock: clk}
 	rulesSvc.SimulationUsage = events.Usage{DB: db}
+	a.sched = scheduler.New(db, clk, log)
+	a.sched.Audit = auditLog
+	if err := a.sched.Register(append(scheduler.PlatformJobs(db), tenantJobs(a.ledger, a.tiers, eventsSvc)...)...); err != nil {
+		db.Close()
+		return nil, err
+	}
+	a.registry.MustRegister(a.sched.Collectors()...)
 	a.ledger.OnGrowth = a.tiers
 	memberSvc.Points = a.ledger
 	memberSvc.Tiers = a.tiers
@@ -263,6 +272,7 @@ func build(ctx context.Context, s settings, log *slog.Logger, clk platform.Clock
 	signedIn.GET("/me", auth.Me)
 	tenancy.SessionRoutes(signedIn, a.tenancy)
 	tenancy.PlatformRoutes(signedIn, guard.Platform, a.tenancy)
+	scheduler.PlatformRoutes(signedIn, guard.Platform, a.sched)
 
 	t := signedIn.Group("/tenants/:tid", guard.TenantScope())
 	can := guard.Can
@@ -295,6 +305,17 @@ func serve(ctx context.Context, getenv func(string) string, ready func(api, metr
 		return err
 	}
 	defer a.close()
+
+	if err := a.sched.Start(ctx); err != nil {
+		return fmt.Errorf("scheduler: %w", err)
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := a.sched.Stop(sctx); err != nil {
+			log.Warn("scheduler did not stop cleanly", "err", err)
+		}
+	}()
 
 	metricsLn, err := net.Listen("tcp", s.MetricsAddr)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"jifen/platform/http/openapi"
+	"jifen/platform/scheduler"
 	"jifen/tenants/events"
 	"jifen/tenants/ledger"
 	"jifen/tenants/mall"
@@ -21,7 +22,7 @@ var openAPIBase []byte
 // mounts.
 func openAPIFragments() [][]byte {
 	return [][]byte{openapi.Platform, members.OpenAPI, members.OpenAPIImport, ledger.OpenAPI, rules.OpenAPI,
-		events.OpenAPI, tiers.OpenAPI, mall.OpenAPI}
+		events.OpenAPI, tiers.OpenAPI, mall.OpenAPI, scheduler.OpenAPI}
 }
 
 // openAPIDocument merges the base document and every package's fragment

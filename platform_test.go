@@ -312,3 +312,27 @@ func TestMembersContract(t *testing.T) {
 		}
 	})
 }
+
+func TestScheduledJobs(t *testing.T) {
+	forEachDB(t, func(t *testing.T, c *client) {
+		admin := c.login(adminEmail, adminPassword)
+		f := newTenant(c)
+		if r := c.do("GET", "/api/v1/platform/jobs", f.Owner, nil); r.Status != 403 {
+			t.Fatalf("tenant owner listing jobs: got %d, want 403", r.Status)
+		}
+		list := c.must(200, "GET", "/api/v1/platform/jobs", admin, nil)
+		names := map[string]bool{}
+		for _, j := range list["items"].([]any) {
+			names[j.(map[string]any)["name"].(string)] = true
+		}
+		for _, want := range []string{"points.settle", "tiers.evaluate", "members.birthdays", "idempotency.purge", "scheduler.prune"} {
+			if !names[want] {
+				t.Errorf("job %s is not registered: %v", want, names)
+			}
+		}
+		c.must(202, "POST", "/api/v1/platform/jobs/points.settle/run", admin, nil)
+		if r := c.do("POST", "/api/v1/platform/jobs/no.such.job/run", admin, nil); r.Status != 404 {
+			t.Fatalf("unknown job: got %d, want 404", r.Status)
+		}
+	})
+}

@@ -51,6 +51,7 @@ var minRole = map[Permission]string{
 // platformPerms are the platform admin's permissions.
 var platformPerms = []Permission{
 	{"tenants", "read"}, {"tenants", "write"}, {"admins", "write"},
+	{"jobs", "read"}, {"jobs", "write"},
 }
 
 func rank(role string) int {

@@ -170,6 +170,19 @@ func (s *Service) process(ctx context.Context, m members.Member, p parsed, now t
 				Message: "This member's member_registered event was already processed."}).
 				WithDetails(map[string]any{"event_id": id})
 		}
+	case TypeBirthday:
+		// One birthday award per member per year, in the tenant's zone,
+		// whether the scheduler or the merchant's system sends it.
+		loc := tenantLocation(ctx)
+		year := p.occurredAt.In(loc).Year()
+		sp.uniqueKey = fmt.Sprintf("birthday:%s:%d", m.ID, year)
+		if id, err := st.findByUniqueKey(ctx, sp.uniqueKey); err != nil {
+			return Result{}, err
+		} else if id != "" {
+			return Result{}, (&platform.Error{Code: platform.EConflict,
+				Message: fmt.Sprintf("This member's birthday in %d was already processed.", year)}).
+				WithDetails(map[string]any{"event_id": id})
+		}
 	case TypeCheckIn:
 		ci, err := s.checkIn(ctx, m.ID, p.occurredAt)
 		if err != nil {

@@ -82,3 +82,20 @@ func (s *Store) UpdateMember(ctx context.Context, m *Member) error {
 		return nil
 	})
 }
+
+// FindMemberIDsByBirthday returns the ids of the tenant's members (not
+// erased) whose birthday ends with one of the given "-MM-DD" suffixes.
+func (s *Store) FindMemberIDsByBirthday(ctx context.Context, suffixes []string) ([]string, error) {
+	q := s.DB.Scoped(ctx).Model(&Member{}).Where("erased_at IS NULL")
+	cond := s.DB.Conn(ctx)
+	for i, sfx := range suffixes {
+		if i == 0 {
+			cond = cond.Where("birthday LIKE ?", "%"+sfx)
+		} else {
+			cond = cond.Or("birthday LIKE ?", "%"+sfx)
+		}
+	}
+	var out []string
+	err := q.Where(cond).Order("id").Pluck("id", &out).Error
+	return out, err
+}
