@@ -273,6 +273,7 @@ func build(ctx context.Context, s settings, log *slog.Logger, clk platform.Clock
 	tenancy.SessionRoutes(signedIn, a.tenancy)
 	tenancy.PlatformRoutes(signedIn, guard.Platform, a.tenancy)
 	scheduler.PlatformRoutes(signedIn, guard.Platform, a.sched)
+	audit.PlatformRoutes(signedIn, guard.Platform, auditLog)
 
 	t := signedIn.Group("/tenants/:tid", guard.TenantScope())
 	can := guard.Can

@@ -99,6 +99,17 @@ func TestTenantLifecycle(t *testing.T) {
 		}
 		c.must(200, "POST", "/api/v1/platform/tenants/"+f.ID+"/reactivate", admin, nil)
 		c.must(200, "GET", f.path("/members/"+f.IDs["mid"]), f.Owner, nil)
+		trail := c.must(200, "GET", "/api/v1/platform/audit?target_id="+f.ID, admin, nil)["items"].([]any)
+		var actions []string
+		for _, e := range trail {
+			actions = append(actions, e.(map[string]any)["action"].(string))
+		}
+		if strings.Join(actions, ",") != "tenant.active,tenant.suspended,tenant.create" {
+			t.Fatalf("platform audit of the tenant: got %v", actions)
+		}
+		if r := c.do("GET", "/api/v1/platform/audit", f.Owner, nil); r.Status != 403 {
+			t.Fatalf("owner reading the platform audit: got %d, want 403", r.Status)
+		}
 
 		// Validation: every bad field named, nothing created.
 		r := c.do("POST", "/api/v1/platform/tenants", admin, map[string]any{"name": "", "time_zone": "Mars/Base", "owner": map[string]any{"email": "not-an-email", "password": "short"}})

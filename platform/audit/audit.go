@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"gorm.io/gorm"
 
 	"jifen/pkg/ids"
 	"jifen/platform"
@@ -63,9 +64,18 @@ type Filter struct {
 	Cursor     string
 }
 
-// List returns the tenant's records, newest first.
+// List returns the records of the context's tenant, newest first.
 func (l *Log) List(ctx context.Context, f Filter) ([]Entry, string, error) {
-	q := l.DB.Scoped(ctx).Model(&Entry{})
+	return l.list(l.DB.Scoped(ctx).Model(&Entry{}), f)
+}
+
+// ListPlatform returns the platform's own records (tenants created,
+// suspended, reactivated; jobs run by hand), newest first.
+func (l *Log) ListPlatform(ctx context.Context, f Filter) ([]Entry, string, error) {
+	return l.list(l.DB.Conn(ctx).Model(&Entry{}).Where("tenant_id = ?", ""), f)
+}
+
+func (l *Log) list(q *gorm.DB, f Filter) ([]Entry, string, error) {
 	if f.Action != "" {
 		q = q.Where("action = ?", f.Action)
 	}
@@ -87,16 +97,25 @@ func (l *Log) List(ctx context.Context, f Filter) ([]Entry, string, error) {
 
 // Routes mounts GET /audit on a tenant group.
 func Routes(r gin.IRouter, can func(obj, act string) gin.HandlerFunc, l *Log) {
-	r.GET("/audit", can("audit", "read"), func(c *gin.Context) {
+	r.GET("/audit", can("audit", "read"), listHandler(l.List))
+}
+
+// PlatformRoutes mounts GET /platform/audit for platform admins.
+func PlatformRoutes(r gin.IRouter, perm func(obj, act string) gin.HandlerFunc, l *Log) {
+	r.GET("/platform/audit", perm("tenants", "read"), listHandler(l.ListPlatform))
+}
+
+func listHandler(list func(context.Context, Filter) ([]Entry, string, error)) gin.HandlerFunc {
+	return func(c *gin.Context) {
 		limit, err := httpx.Limit(c)
 		if err != nil {
 			httpx.Error(c, err)
 			return
 		}
-		items, next, err := l.List(c.Request.Context(), Filter{
+		items, next, err := list(c.Request.Context(), Filter{
 			Action: c.Query("action"), TargetType: c.Query("target_type"), TargetID: c.Query("target_id"),
 			Limit: limit, Cursor: c.Query("cursor"),
 		})
 		httpx.Respond(c, 200, httpx.Page(items, next), err)
-	})
+	}
 }
