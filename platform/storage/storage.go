@@ -204,18 +204,29 @@ func (db *DB) Close() error {
 
 type txKey struct{}
 
+// txState is what the context carries for a transaction: the handle every
+// query joins, and the cache that lives as long as this attempt of it.
+type txState struct {
+	db    *gorm.DB
+	cache *Cache
+}
+
+func withTx(ctx context.Context, tx *gorm.DB) context.Context {
+	return context.WithValue(ctx, txKey{}, &txState{db: tx, cache: &Cache{values: map[any]any{}}})
+}
+
 // Conn returns the transaction carried by ctx, or else the read pool, bound
 // to ctx. Writes must run inside Tx.
 func (db *DB) Conn(ctx context.Context) *gorm.DB {
-	if tx, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
-		return tx
+	if st, ok := ctx.Value(txKey{}).(*txState); ok {
+		return st.db
 	}
 	return db.read.WithContext(ctx)
 }
 
 // InTx reports whether ctx carries a transaction.
 func InTx(ctx context.Context) bool {
-	_, ok := ctx.Value(txKey{}).(*gorm.DB)
+	_, ok := ctx.Value(txKey{}).(*txState)
 	return ok
 }
 
@@ -247,7 +258,7 @@ func (db *DB) Tx(ctx context.Context, fn func(ctx context.Context) error) error 
 	var err error
 	for attempt := 1; attempt <= txAttempts; attempt++ {
 		err = db.write.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-			return fn(context.WithValue(ctx, txKey{}, tx))
+			return fn(withTx(ctx, tx))
 		}, opts)
 		if err == nil || !retryable(err) || ctx.Err() != nil {
 			break
@@ -270,7 +281,7 @@ func (db *DB) TxOnce(ctx context.Context, fn func(ctx context.Context) error) er
 		opts = &sql.TxOptions{Isolation: sql.LevelReadCommitted}
 	}
 	return db.write.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		return fn(context.WithValue(ctx, txKey{}, tx))
+		return fn(withTx(ctx, tx))
 	}, opts)
 }
 

@@ -347,6 +347,54 @@ func TestCheckInStreak(t *testing.T) {
 	})
 }
 
+// TestOtherEventsSeeTheStreakAsItStands checks member.checkin_streak as
+// an order (read with the order's other facts) and any other event see it:
+// the streak of a check-in that local day or the day before, else 0.
+func TestOtherEventsSeeTheStreakAsItStands(t *testing.T) {
+	storagetest.ForEach(t, func(t *testing.T, db *storage.DB) {
+		f := newFixture(t, db, nil)
+		for _, event := range []string{"order_paid", "review_posted"} {
+			f.rule(t, `{"name":"streak bonus","event":"`+event+`","points":"member.checkin_streak * 10"}`)
+		}
+		mid := f.member(t, "u1")
+		shanghai, err := time.LoadLocation("Asia/Shanghai")
+		if err != nil {
+			t.Fatal(err)
+		}
+		at := func(day, hour int) string {
+			return time.Date(2026, 11, day, hour, 0, 0, 0, shanghai).UTC().Format(time.RFC3339)
+		}
+		f.clk.Set(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))
+		for _, day := range []int{2, 3} {
+			f.ingest(t, map[string]any{"type": "check_in", "member_id": mid, "occurred_at": at(day, 9)})
+		}
+		tests := []struct {
+			name       string
+			when       string
+			wantStreak int64
+		}{
+			{"before any check-in", at(1, 12), 0},
+			{"the day of the first check-in", at(2, 12), 1},
+			{"the day of a check-in", at(3, 12), 2},
+			{"the day after a check-in", at(4, 12), 2},
+			{"a day was missed", at(5, 12), 0},
+		}
+		for i, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				body := order(mid, fmt.Sprintf("S%d", i), 100)
+				body["occurred_at"] = tc.when
+				if got := f.ingest(t, body).PointsDelta; got != tc.wantStreak*10 {
+					t.Errorf("order_paid: got %d points, want %d (streak %d)", got, tc.wantStreak*10, tc.wantStreak)
+				}
+				review := map[string]any{"type": "review_posted", "member_id": mid, "occurred_at": tc.when}
+				if got := f.ingest(t, review).PointsDelta; got != tc.wantStreak*10 {
+					t.Errorf("review_posted: got %d points, want %d (streak %d)", got, tc.wantStreak*10, tc.wantStreak)
+				}
+			})
+		}
+	})
+}
+
 func TestReferral(t *testing.T) {
 	storagetest.ForEach(t, func(t *testing.T, db *storage.DB) {
 		f := newFixture(t, db, nil)

@@ -108,7 +108,7 @@ func (s *Service) refund(ctx context.Context, m members.Member, p parsed, now ti
 		d.PointsTaken = -e.Points
 	}
 	if d.PointsReturned > 0 {
-		if _, _, err := s.Ledger.Credit(ctx, ledger.Credit{
+		if _, err := s.Ledger.CreditEntry(ctx, ledger.Credit{
 			MemberID: m.ID, Points: d.PointsReturned, Kind: ledger.KindRefund,
 			Reason: clip("Points paid on refunded order "+o.OrderID, maxReasonRunes), Ref: ref,
 		}); err != nil {

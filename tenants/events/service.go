@@ -125,16 +125,17 @@ func (s *Service) process(ctx context.Context, m members.Member, p parsed, now t
 	var firstOrder bool
 	switch p.typ {
 	case TypeOrderPaid:
-		if o, err := st.findOrder(ctx, p.orderID); err != nil {
-			return Result{}, err
-		} else if o != nil {
-			return Result{}, orderConflict(p.orderID, o.EventID)
-		}
-		// Read again under the lock: the link may have been made meanwhile.
-		var err error
-		if link, err = st.findReferral(ctx, m.ID); err != nil {
+		// The referral link is read again under the lock: it may have been
+		// made meanwhile.
+		o, err := st.findOrderFacts(ctx, m.ID, p.orderID, localDate(ctx, p.occurredAt))
+		if err != nil {
 			return Result{}, err
 		}
+		if o.paidEventID != "" {
+			return Result{}, orderConflict(p.orderID, o.paidEventID)
+		}
+		link = o.link
+		sp.streak = &o.streak
 		if link != nil && link.Status == referralPending {
 			has, err := st.memberHasOrders(ctx, m.ID)
 			if err != nil {
@@ -151,7 +152,7 @@ func (s *Service) process(ctx context.Context, m members.Member, p parsed, now t
 		}
 		sp.orderID = p.orderID
 		sp.details.Order = &OrderDetails{AmountCents: p.amountCents}
-		days, err := st.tenantPendingDays(ctx)
+		days, err := s.Ledger.PointsPendingDays(ctx)
 		if err != nil {
 			return Result{}, err
 		}
@@ -280,8 +281,9 @@ type earnSpec struct {
 	typ        string
 	occurredAt time.Time
 	attrs      map[string]any
-	// streak is the member's check-in streak for the rules; nil: work it
-	// out from the member's check-ins.
+	// streak is the member's check-in streak for the rules when the
+	// caller read it already (a check-in, a paid order); nil: work it out
+	// from the member's check-ins.
 	streak *int64
 	// skipRules records the event without evaluating (a repeated check-in).
 	skipRules    bool
@@ -331,7 +333,7 @@ func (s *Service) earn(ctx context.Context, m members.Member, sp earnSpec, paren
 		}
 	}
 	if res.PointsDelta > 0 || res.GrowthDelta > 0 {
-		_, _, err := s.Ledger.Credit(ctx, ledger.Credit{
+		_, err := s.Ledger.CreditEntry(ctx, ledger.Credit{
 			MemberID: m.ID, Points: res.PointsDelta, Growth: res.GrowthDelta, Kind: ledger.KindEarn,
 			Reason: clip(sp.typ+": "+strings.Join(names, ", "), maxReasonRunes), Ref: "event:" + res.EventID,
 			OrderID: sp.orderID, PendingUntil: sp.pendingUntil,
@@ -379,11 +381,7 @@ func (s *Service) insertEvent(ctx context.Context, row *eventRow, attrs map[stri
 // facts gathers what the rules may know of the member, and the member's
 // multiplier at the time of the event.
 func (s *Service) facts(ctx context.Context, m members.Member, sp earnSpec) (rules.MemberFacts, int64, error) {
-	pv, err := s.Ledger.PointsOf(ctx, m.ID)
-	if err != nil {
-		return rules.MemberFacts{}, 0, err
-	}
-	growth, err := s.Ledger.GrowthOf(ctx, m.ID)
+	bal, err := s.Ledger.BalanceOf(ctx, m.ID)
 	if err != nil {
 		return rules.MemberFacts{}, 0, err
 	}
@@ -400,7 +398,7 @@ func (s *Service) facts(ctx context.Context, m members.Member, sp earnSpec) (rul
 		return rules.MemberFacts{}, 0, err
 	}
 	return rules.MemberFacts{
-		ID: m.ID, Tier: tier, Growth: growth, Points: pv.Available, Birthday: m.Birthday,
+		ID: m.ID, Tier: tier, Growth: bal.Growth, Points: bal.Available, Birthday: m.Birthday,
 		CreatedAt: m.CreatedAt.UTC(), CheckinStreak: streak,
 	}, permille, nil
 }

@@ -3,6 +3,7 @@ package events
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -216,11 +217,64 @@ func (st store) closeReferral(ctx context.Context, refereeID, status string, com
 		Updates(map[string]any{"status": status, "completed_event_id": completedEventID, "updated_at": now}).Error
 }
 
-// tenantPendingDays reads the tenant's return window for order points.
-func (st store) tenantPendingDays(ctx context.Context) (int, error) {
-	var days int
-	err := st.db.Conn(ctx).Raw("SELECT points_pending_days FROM tenants WHERE id = ?", platform.TenantID(ctx)).Row().Scan(&days)
-	return days, err
+// orderFacts is what processing a paid order reads of the event tables
+// under the member's lock.
+type orderFacts struct {
+	// paidEventID is the event of an order_paid already processed for the
+	// order_id, or "".
+	paidEventID string
+	// link is the member's referral link as referee, or nil.
+	link *referralRow
+	// streak is the member's check-in streak on the order's local day: the
+	// streak of a check-in that day or the day before, else 0 (what
+	// currentStreak works out for other events).
+	streak int64
+}
+
+// findOrderFacts reads in one round trip whether the order was paid
+// already, the member's referral link as referee, and the member's
+// check-ins on the local day and the day before. Each is a primary-key
+// lookup; joined to a one-row table they come back as one row, with NULLs
+// for what is absent.
+func (st store) findOrderFacts(ctx context.Context, memberID, orderID, localDate string) (orderFacts, error) {
+	tid := platform.TenantID(ctx)
+	if tid == "" {
+		return orderFacts{}, errors.New("events: no tenant in the context")
+	}
+	var row struct {
+		OrderEventID     *string `gorm:"column:order_event_id"`
+		ReferrerMemberID *string `gorm:"column:referrer_member_id"`
+		ReferralStatus   *string `gorm:"column:referral_status"`
+		StreakToday      *int64  `gorm:"column:streak_today"`
+		StreakBefore     *int64  `gorm:"column:streak_before"`
+	}
+	err := st.db.Conn(ctx).Raw(`SELECT o.event_id AS order_event_id,
+			r.referrer_member_id AS referrer_member_id, r.status AS referral_status,
+			day_ci.streak AS streak_today, prev_ci.streak AS streak_before
+		FROM (SELECT 1 AS one) anchor
+		LEFT JOIN event_orders o ON o.tenant_id = ? AND o.order_id = ?
+		LEFT JOIN event_referrals r ON r.tenant_id = ? AND r.referee_member_id = ?
+		LEFT JOIN event_checkins day_ci ON day_ci.tenant_id = ? AND day_ci.member_id = ? AND day_ci.local_date = ?
+		LEFT JOIN event_checkins prev_ci ON prev_ci.tenant_id = ? AND prev_ci.member_id = ? AND prev_ci.local_date = ?`,
+		tid, orderID, tid, memberID, tid, memberID, localDate, tid, memberID, dayBefore(localDate)).Scan(&row).Error
+	if err != nil {
+		return orderFacts{}, err
+	}
+	var out orderFacts
+	if row.OrderEventID != nil {
+		out.paidEventID = *row.OrderEventID
+	}
+	if row.ReferrerMemberID != nil && row.ReferralStatus != nil {
+		out.link = &referralRow{TenantID: tid, RefereeMemberID: memberID,
+			ReferrerMemberID: *row.ReferrerMemberID, Status: *row.ReferralStatus}
+	}
+	switch {
+	case row.StreakToday != nil:
+		out.streak = *row.StreakToday
+	case row.StreakBefore != nil:
+		out.streak = *row.StreakBefore
+	}
+	return out, nil
 }
 
 // findEvent returns one event with its awards; not_found when it is not

@@ -10,6 +10,7 @@ import (
 
 	"jifen/pkg/ids"
 	"jifen/platform"
+	"jifen/platform/storage"
 )
 
 // account is one member's points inside a write transaction, after the
@@ -45,22 +46,25 @@ type settleResult struct {
 
 // openAccount takes the member's lock, reads (or creates) the balance row
 // and settles what fell due at now. It must run inside a transaction.
+// Within one transaction the lock is taken and the row read only once
+// (see loadBalance).
 func (s *Service) openAccount(ctx context.Context, memberID string, now time.Time) (*account, settleResult, error) {
 	if _, err := s.Members.LockMember(ctx, memberID); err != nil {
 		return nil, settleResult{}, err
 	}
 	a := &account{s: s, st: store{db: s.DB}, member: memberID, now: now}
-	bal, found, err := a.st.loadBalance(ctx, memberID)
+	bal, found, err := s.loadBalance(ctx, memberID)
 	if err != nil {
 		return nil, settleResult{}, err
 	}
+	a.bal = bal
 	if !found {
-		bal = balanceRow{TenantID: platform.TenantID(ctx), MemberID: memberID, CreatedAt: now, UpdatedAt: now}
-		if err := a.st.insertBalance(ctx, &bal); err != nil {
+		a.bal = balanceRow{TenantID: platform.TenantID(ctx), MemberID: memberID, CreatedAt: now, UpdatedAt: now}
+		if err := a.st.insertBalance(ctx, &a.bal); err != nil {
 			return nil, settleResult{}, err
 		}
+		a.remember(ctx)
 	}
-	a.bal = bal
 	var res settleResult
 	if a.bal.due(now) {
 		if res, err = a.settle(ctx); err != nil {
@@ -68,6 +72,43 @@ func (s *Service) openAccount(ctx context.Context, memberID string, now time.Tim
 		}
 	}
 	return a, res, nil
+}
+
+// balanceKey names a member's balance row in the transaction's cache.
+type balanceKey struct{ tenantID, memberID string }
+
+// cachedBalance is a balance row as the transaction's cache keeps it;
+// found is false when the member has no row yet.
+type cachedBalance struct {
+	row   balanceRow
+	found bool
+}
+
+// loadBalance reads the member's balance row; found is false when the
+// member has none yet. Inside a transaction that holds the member's lock
+// the row is read once: nobody else can change it before the commit, and
+// every change this transaction makes goes through account.apply or
+// account.setNextDue, which keep the cached row equal to the stored one.
+func (s *Service) loadBalance(ctx context.Context, memberID string) (balanceRow, bool, error) {
+	cache, key := storage.TxCache(ctx), balanceKey{platform.TenantID(ctx), memberID}
+	if v, ok := cache.Get(key); ok {
+		c := v.(cachedBalance)
+		return c.row, c.found, nil
+	}
+	b, found, err := s.st().loadBalance(ctx, memberID)
+	if err != nil {
+		return b, false, err
+	}
+	if s.Members.Locked(ctx, memberID) {
+		cache.Set(key, cachedBalance{row: b, found: found})
+	}
+	return b, found, nil
+}
+
+// remember puts the account's balance row, as it is now stored, in the
+// transaction's cache. The account holds the member's lock.
+func (a *account) remember(ctx context.Context) {
+	storage.TxCache(ctx).Set(balanceKey{platform.TenantID(ctx), a.member}, cachedBalance{row: a.bal, found: true})
 }
 
 // settings returns the tenant's settings, read once per account.
@@ -169,6 +210,8 @@ func (a *account) apply(ctx context.Context, c change, need int64) error {
 	a.bal.Growth += c.growth
 	a.bal.Seq += c.entries
 	a.bal.NextDueAt = next
+	a.bal.UpdatedAt = a.now
+	a.remember(ctx)
 	return nil
 }
 
@@ -182,6 +225,8 @@ func (a *account) setNextDue(ctx context.Context) error {
 		return err
 	}
 	a.bal.NextDueAt = next
+	a.bal.UpdatedAt = a.now
+	a.remember(ctx)
 	return nil
 }
 

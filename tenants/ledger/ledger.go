@@ -83,6 +83,15 @@ type Credit struct {
 	ExpiresAt time.Time
 }
 
+// Balance is a member's points and growth, without the expiry list of a
+// members.PointsView.
+type Balance struct {
+	Available      int64
+	Pending        int64
+	LifetimeEarned int64
+	Growth         int64
+}
+
 // Debit takes points from the lots that expire first (FIFO by expiry).
 type Debit struct {
 	MemberID string

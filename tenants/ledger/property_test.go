@@ -23,27 +23,9 @@ import (
 // invariant of every member after each step. LEDGER_SEED replays a run;
 // LEDGER_STEPS changes its length.
 func TestLedgerInvariantsUnderRandomOperations(t *testing.T) {
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("LEDGER_SEED"); s != "" {
-		seed, _ = strconv.ParseUint(s, 10, 64)
-	}
-	steps := 300
-	if s := os.Getenv("LEDGER_STEPS"); s != "" {
-		steps, _ = strconv.Atoi(s)
-	}
-	t.Logf("seed %d (rerun with LEDGER_SEED=%d)", seed, seed)
+	seed, steps := propertySeed(t)
 	storagetest.ForEach(t, func(t *testing.T, db *storage.DB) {
-		p := &property{t: t, e: newEnv(t, db), rnd: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
-		p.e.set("transfers_enabled", true)
-		for i := 0; i < 4; i++ {
-			p.members = append(p.members, p.e.member())
-		}
-		p.e.set("points_expiry_months", 1)
-		cause, err := p.e.svc.CreateCause(p.e.ctx, ledger.CauseInput{Name: "cause"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		p.cause = cause.ID
+		p := newProperty(t, db, seed)
 		for p.step = 1; p.step <= steps; p.step++ {
 			p.once()
 			for _, m := range p.members {
@@ -54,13 +36,87 @@ func TestLedgerInvariantsUnderRandomOperations(t *testing.T) {
 	})
 }
 
+// TestLedgerInvariantsWithManyOperationsPerTransaction runs the same random
+// operations a few at a time inside one transaction, the way an event, a
+// checkout or a mall order calls the ledger several times in its own: what
+// the transaction remembers of a locked member's balance row must stay
+// equal to the row through every kind of change. The invariants are
+// checked after each commit. The refund policy is chosen before each
+// transaction, since the ledger reads the tenant's settings once per
+// transaction.
+func TestLedgerInvariantsWithManyOperationsPerTransaction(t *testing.T) {
+	seed, steps := propertySeed(t)
+	storagetest.ForEach(t, func(t *testing.T, db *storage.DB) {
+		p := newProperty(t, db, seed)
+		p.fixedPolicy = true
+		for p.step = 1; p.step <= steps; {
+			p.e.set("refund_policy", policies[p.rnd.IntN(len(policies))])
+			n := 1 + p.rnd.IntN(8)
+			err := db.Tx(p.e.ctx, func(ctx context.Context) error {
+				p.ctx = ctx
+				for range n {
+					p.once()
+					p.step++
+				}
+				return nil
+			})
+			p.ctx = p.e.ctx
+			if err != nil {
+				p.fatalf("commit: %v", err)
+			}
+			for _, m := range p.members {
+				p.e.checkInvariants(m)
+			}
+		}
+		t.Logf("ops: %v", p.ops)
+	})
+}
+
+var policies = []string{ledger.PolicyPendingOnly, ledger.PolicyToZero, ledger.PolicyAllowNegative}
+
+// propertySeed returns the seed (LEDGER_SEED, else the time) and the
+// number of steps (LEDGER_STEPS, else 300) of a property run.
+func propertySeed(t *testing.T) (uint64, int) {
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("LEDGER_SEED"); s != "" {
+		seed, _ = strconv.ParseUint(s, 10, 64)
+	}
+	steps := 300
+	if s := os.Getenv("LEDGER_STEPS"); s != "" {
+		steps, _ = strconv.Atoi(s)
+	}
+	t.Logf("seed %d (rerun with LEDGER_SEED=%d)", seed, seed)
+	return seed, steps
+}
+
+// newProperty makes a tenant with transfers on, four members and a cause.
+func newProperty(t *testing.T, db *storage.DB, seed uint64) *property {
+	p := &property{t: t, e: newEnv(t, db), rnd: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
+	p.ctx = p.e.ctx
+	p.e.set("transfers_enabled", true)
+	for i := 0; i < 4; i++ {
+		p.members = append(p.members, p.e.member())
+	}
+	p.e.set("points_expiry_months", 1)
+	cause, err := p.e.svc.CreateCause(p.e.ctx, ledger.CauseInput{Name: "cause"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.cause = cause.ID
+	return p
+}
+
 type property struct {
-	t       *testing.T
-	e       *env
-	rnd     *rand.Rand
-	step    int
-	members []string
-	cause   string
+	t   *testing.T
+	e   *env
+	ctx context.Context // the tenant's, or a transaction's
+	rnd *rand.Rand
+	// fixedPolicy leaves the refund policy alone (it is chosen outside the
+	// transaction the operations run in).
+	fixedPolicy bool
+	step        int
+	members     []string
+	cause       string
 	// debits are the reversible debit entries, by member.
 	debits []struct{ member, entry string }
 	// reversed are entries already reversed.
@@ -99,13 +155,13 @@ func (p *property) order() string {
 // view returns the member's settled points.
 func (p *property) view(m string) members.PointsView {
 	p.t.Helper()
-	v, err := p.e.svc.PointsOf(p.e.ctx, m)
+	v, err := p.e.svc.PointsOf(p.ctx, m)
 	if err != nil {
 		p.fatalf("points: %v", err)
 	}
 	var duePending int64
 	now := p.e.clock.Now()
-	if err := p.e.db.Conn(context.Background()).Raw(`SELECT COUNT(*) FROM point_lots WHERE tenant_id = ? AND member_id = ?
+	if err := p.e.db.Conn(p.ctx).Raw(`SELECT COUNT(*) FROM point_lots WHERE tenant_id = ? AND member_id = ?
 		AND state = 'pending' AND pending_until <= ?`, p.e.tenant, m, now).Row().Scan(&duePending); err != nil {
 		p.fatalf("due pending: %v", err)
 	}
@@ -119,7 +175,7 @@ func (p *property) once() {
 	if p.ops == nil {
 		p.ops = map[string]int{}
 	}
-	e, ctx, now := p.e, p.e.ctx, p.e.clock.Now()
+	e, ctx, now := p.e, p.ctx, p.e.clock.Now()
 	switch r := p.rnd.IntN(100); {
 	case r < 22: // credit
 		m := p.pick()
@@ -180,8 +236,12 @@ func (p *property) once() {
 			p.expect("release", err, platform.EConflict)
 		}
 	case r < 64: // claw-back under a random policy
-		policy := []string{ledger.PolicyPendingOnly, ledger.PolicyToZero, ledger.PolicyAllowNegative}[p.rnd.IntN(3)]
-		e.set("refund_policy", policy)
+		policy := policies[p.rnd.IntN(len(policies))]
+		if p.fixedPolicy {
+			policy = "as set"
+		} else {
+			e.set("refund_policy", policy)
+		}
 		_, _, err := e.svc.ClawBack(ctx, ledger.ClawBack{MemberID: p.pick(), OrderID: p.order(),
 			Points: p.rnd.Int64N(150), Growth: p.rnd.Int64N(30), Reason: "refund " + policy})
 		p.expect("clawback "+policy, err)

@@ -77,6 +77,19 @@ func checkAmount(fe platform.FieldErrors, field string, v int64, positive bool) 
 // entry (the returned Entry is the zero Entry). It returns not_found for a
 // member not in the tenant and validation_failed for a bad field.
 func (s *Service) Credit(ctx context.Context, c Credit) (Entry, members.PointsView, error) {
+	return s.credit(ctx, c, true)
+}
+
+// CreditEntry is Credit for callers that don't show the member's points
+// (the events service): it returns the entry without the points view,
+// which spares reading the member's expiry list.
+func (s *Service) CreditEntry(ctx context.Context, c Credit) (Entry, error) {
+	e, _, err := s.credit(ctx, c, false)
+	return e, err
+}
+
+// credit is Credit; withView says whether to build the points view.
+func (s *Service) credit(ctx context.Context, c Credit, withView bool) (Entry, members.PointsView, error) {
 	now := s.now()
 	c.ExpiresAt, c.PendingUntil = dbTime(c.ExpiresAt), dbTime(c.PendingUntil)
 	fe := platform.FieldErrors{}
@@ -96,6 +109,10 @@ func (s *Service) Credit(ctx context.Context, c Credit) (Entry, members.PointsVi
 		return Entry{}, members.PointsView{}, err
 	}
 	if c.Points == 0 && c.Growth == 0 {
+		if !withView {
+			_, err := s.Members.FindMemberByID(ctx, c.MemberID)
+			return Entry{}, members.PointsView{}, err
+		}
 		v, err := s.PointsOf(ctx, c.MemberID)
 		return Entry{}, v, err
 	}
@@ -120,6 +137,9 @@ func (s *Service) Credit(ctx context.Context, c Credit) (Entry, members.PointsVi
 		}
 		if e, err = a.credit(ctx, spec); err != nil {
 			return err
+		}
+		if !withView {
+			return nil
 		}
 		view, err = a.view(ctx)
 		return err
@@ -455,8 +475,7 @@ func (s *Service) settleMember(ctx context.Context, memberID string, now time.Ti
 // balanceNow returns the member's balance row with everything due at now
 // settled; found is false when the member has no ledger activity.
 func (s *Service) balanceNow(ctx context.Context, memberID string) (balanceRow, bool, error) {
-	st := s.st()
-	b, found, err := st.loadBalance(ctx, memberID)
+	b, found, err := s.loadBalance(ctx, memberID)
 	if err != nil || !found {
 		return b, found, err
 	}
@@ -464,7 +483,7 @@ func (s *Service) balanceNow(ctx context.Context, memberID string) (balanceRow, 
 		if _, err := s.settleMember(ctx, memberID, now); err != nil {
 			return b, false, err
 		}
-		return st.loadBalance(ctx, memberID)
+		return s.loadBalance(ctx, memberID)
 	}
 	return b, true, nil
 }
@@ -500,8 +519,33 @@ func (s *Service) GrowthOf(ctx context.Context, memberID string) (int64, error) 
 	if _, err := s.Members.FindMemberByID(ctx, memberID); err != nil {
 		return 0, err
 	}
-	b, _, err := s.st().loadBalance(ctx, memberID)
+	b, _, err := s.loadBalance(ctx, memberID)
 	return b.Growth, err
+}
+
+// BalanceOf returns the member's points and growth without the expiry list
+// of PointsOf, for callers that only weigh the numbers (the events
+// service's rule facts); not_found when the member is not in the tenant.
+// Like PointsOf it settles what fell due first. Inside a transaction that
+// holds the member's lock it reads nothing that the transaction already
+// read.
+func (s *Service) BalanceOf(ctx context.Context, memberID string) (Balance, error) {
+	if _, err := s.Members.FindMemberByID(ctx, memberID); err != nil {
+		return Balance{}, err
+	}
+	b, _, err := s.balanceNow(ctx, memberID)
+	if err != nil {
+		return Balance{}, err
+	}
+	return Balance{Available: b.Available, Pending: b.Pending, LifetimeEarned: b.LifetimeEarned, Growth: b.Growth}, nil
+}
+
+// PointsPendingDays returns the tenant's return window for order points,
+// points_pending_days (0: none). The ledger reads the tenant's settings
+// once per transaction, so a caller that also credits pays nothing more.
+func (s *Service) PointsPendingDays(ctx context.Context) (int, error) {
+	cfg, err := s.st().loadSettings(ctx)
+	return cfg.PointsPendingDays, err
 }
 
 // GrowthSince returns the growth the member gained since t (net of growth

@@ -201,12 +201,21 @@ func (s store) scoped(ctx context.Context, table string) *gorm.DB {
 	return s.db.Scoped(ctx).Table(table)
 }
 
-// loadSettings reads the tenant's ledger settings.
+// settingsKey names the tenant's settings in the transaction's cache.
+type settingsKey struct{ tenantID string }
+
+// loadSettings reads the tenant's ledger settings, once per transaction:
+// an event, a checkout or a transfer asks for them several times, and a
+// change of the settings is a request of its own.
 func (s store) loadSettings(ctx context.Context) (settings, error) {
 	var cfg settings
 	tid := platform.TenantID(ctx)
 	if tid == "" {
 		return cfg, errors.New("ledger: no tenant in the context")
+	}
+	cache := storage.TxCache(ctx)
+	if v, ok := cache.Get(settingsKey{tid}); ok {
+		return v.(settings), nil
 	}
 	res := s.db.Conn(ctx).Raw(`SELECT time_zone, points_expiry_months, points_per_unit, max_deduction_percent,
 		points_pending_days, refund_policy, transfers_enabled, transfer_daily_cap, hold_minutes
@@ -217,6 +226,7 @@ func (s store) loadSettings(ctx context.Context) (settings, error) {
 	if res.RowsAffected == 0 {
 		return cfg, platform.NotFound("tenant")
 	}
+	cache.Set(settingsKey{tid}, cfg)
 	return cfg, nil
 }
 

@@ -72,7 +72,7 @@ func (s *Service) upgrade(ctx context.Context, ladder Ladder, r *memberTierRow, 
 	}
 	reason := fmt.Sprintf("growth %d reached %d", g, to.GrowthThreshold)
 	if tpl := to.Benefits.UpgradeCouponTemplateID; tpl != "" && s.Coupons != nil {
-		err := s.Store.Savepoint(ctx, "tier_upgrade_coupon", func(ctx context.Context) error {
+		err := s.Store.DB.Savepoint(ctx, "tier_upgrade_coupon", func(ctx context.Context) error {
 			return s.Coupons.IssueCoupon(ctx, r.MemberID, tpl, truncate("tier upgrade: "+to.Name, maxReasonLen))
 		})
 		switch platform.ErrorCode(err) {

@@ -2,7 +2,6 @@ package tiers
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"jifen/platform"
@@ -53,26 +52,6 @@ func rowOf(tenantID string, t Tier) tierRow {
 		PriorityService: t.Benefits.PriorityService, Perks: t.Benefits.Perks,
 		CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt,
 	}
-}
-
-// Savepoint runs fn inside a savepoint of the context's transaction: when
-// fn fails, its writes are undone and the transaction goes on. Outside a
-// transaction it just runs fn.
-func (s *Store) Savepoint(ctx context.Context, name string, fn func(ctx context.Context) error) error {
-	if !storage.InTx(ctx) {
-		return fn(ctx)
-	}
-	tx := s.DB.Conn(ctx)
-	if err := tx.SavePoint(name).Error; err != nil {
-		return err
-	}
-	err := fn(ctx)
-	if err != nil {
-		if rbErr := tx.RollbackTo(name).Error; rbErr != nil {
-			return errors.Join(err, rbErr)
-		}
-	}
-	return err
 }
 
 // FindLadder returns the tenant's tiers, lowest rank first.
