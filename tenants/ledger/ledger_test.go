@@ -367,6 +367,78 @@ func TestGrowthIsASeparateCounter(t *testing.T) {
 	})
 }
 
+// TestGrowthOfManyMembers checks the batch reads of growth against the
+// one-member reads: the same numbers, 0 (absent) for a member without
+// growth, and nothing of another tenant's member.
+func TestGrowthOfManyMembers(t *testing.T) {
+	storagetest.ForEach(t, func(t *testing.T, db *storage.DB) {
+		e, other := newEnv(t, db), newEnv(t, db)
+		a, b, none, stranger := e.member(), e.member(), e.member(), other.member()
+		grow := func(env *env, m string, n int64) {
+			t.Helper()
+			if _, _, err := env.svc.Credit(env.ctx, ledger.Credit{MemberID: m, Growth: n, Kind: ledger.KindEarn}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		grow(e, a, 30)
+		grow(e, b, 70)
+		grow(other, stranger, 500)
+		e.clock.Advance(10 * day)
+		grow(e, a, 20)
+		if _, _, err := e.svc.ClawBack(e.ctx, ledger.ClawBack{MemberID: b, OrderID: "none", Growth: 25}); err != nil {
+			t.Fatal(err)
+		}
+		ids := []string{a, b, none, stranger}
+
+		got, err := e.svc.GrowthOfMembers(e.ctx, ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range ids[:3] {
+			want, err := e.svc.GrowthOf(e.ctx, m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got[m] != want {
+				t.Errorf("growth of %s: got %d, want %d", m, got[m], want)
+			}
+		}
+		if g, ok := got[stranger]; ok {
+			t.Errorf("growth of another tenant's member: got %d, want none", g)
+		}
+
+		tests := []struct {
+			name  string
+			since time.Time
+			want  map[string]int64
+		}{
+			{"since the start", start, map[string]int64{a: 50, b: 45}},
+			{"since day 5", start.Add(5 * day), map[string]int64{a: 20, b: -25}},
+			{"since day 20", start.Add(20 * day), map[string]int64{}},
+		}
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				got, err := e.svc.GrowthSinceMembers(e.ctx, ids, tc.since)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, m := range ids[:3] {
+					one, err := e.svc.GrowthSince(e.ctx, m, tc.since)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if got[m] != one || got[m] != tc.want[m] {
+						t.Errorf("growth of %s: got %d, want %d (one by one: %d)", m, got[m], tc.want[m], one)
+					}
+				}
+				if g, ok := got[stranger]; ok {
+					t.Errorf("growth of another tenant's member: got %d, want none", g)
+				}
+			})
+		}
+	})
+}
+
 func TestTransfers(t *testing.T) {
 	storagetest.ForEach(t, func(t *testing.T, db *storage.DB) {
 		e := newEnv(t, db)

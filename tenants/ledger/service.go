@@ -558,6 +558,26 @@ func (s *Service) GrowthSince(ctx context.Context, memberID string, t time.Time)
 	return s.st().growthSince(ctx, memberID, t.UTC())
 }
 
+// GrowthOfMembers returns the growth counter of each member, in one query,
+// for a page of members (their tier progress). A member without growth
+// yet, or not in the tenant, is absent: its growth is 0.
+func (s *Service) GrowthOfMembers(ctx context.Context, memberIDs []string) (map[string]int64, error) {
+	if len(memberIDs) == 0 {
+		return map[string]int64{}, nil
+	}
+	return s.st().growthOf(ctx, memberIDs)
+}
+
+// GrowthSinceMembers returns what GrowthSince returns for each member, in
+// one query. A member that gained no growth since t, or is not in the
+// tenant, is absent: its growth since t is 0.
+func (s *Service) GrowthSinceMembers(ctx context.Context, memberIDs []string, t time.Time) (map[string]int64, error) {
+	if len(memberIDs) == 0 {
+		return map[string]int64{}, nil
+	}
+	return s.st().growthSinceOf(ctx, memberIDs, t.UTC())
+}
+
 // MemberStandings implements members.PointsReader: the standing of each
 // member id with ledger activity, with what fell due settled first.
 func (s *Service) MemberStandings(ctx context.Context, memberIDs []string) (map[string]members.Standing, error) {

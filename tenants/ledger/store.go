@@ -448,6 +448,41 @@ func (s store) growthSince(ctx context.Context, memberID string, t time.Time) (i
 	return sum.Total, err
 }
 
+// memberGrowth is one member's growth in a batch read.
+type memberGrowth struct {
+	MemberID string `gorm:"column:member_id"`
+	Growth   int64  `gorm:"column:growth"`
+}
+
+// growthByMember maps a batch read's rows by member id.
+func growthByMember(rows []memberGrowth, err error) (map[string]int64, error) {
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]int64, len(rows))
+	for _, r := range rows {
+		out[r.MemberID] = r.Growth
+	}
+	return out, nil
+}
+
+// growthOf returns the growth counters of the members that have a balance
+// row.
+func (s store) growthOf(ctx context.Context, memberIDs []string) (map[string]int64, error) {
+	var rows []memberGrowth
+	err := s.scoped(ctx, "point_balances").Select("member_id, growth").Where("member_id IN ?", memberIDs).Scan(&rows).Error
+	return growthByMember(rows, err)
+}
+
+// growthSinceOf is growthSince for many members, grouped by member; members
+// without growth changes since t are absent.
+func (s store) growthSinceOf(ctx context.Context, memberIDs []string, t time.Time) (map[string]int64, error) {
+	var rows []memberGrowth
+	err := s.scoped(ctx, "growth_changes").Select("member_id, COALESCE(SUM(delta), 0) AS growth").
+		Where("member_id IN ? AND created_at >= ?", memberIDs, t).Group("member_id").Scan(&rows).Error
+	return growthByMember(rows, err)
+}
+
 // expiryGroup is the points of a member that expire at one moment.
 type expiryGroup struct {
 	MemberID  string    `gorm:"column:member_id"`

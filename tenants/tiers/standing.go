@@ -25,6 +25,67 @@ func (s *Service) tierGrowth(ctx context.Context, set settingsRow, memberID stri
 	return s.Growth.GrowthOf(ctx, memberID)
 }
 
+// growthAt returns the growth of a member that counts for tiers at t.
+type growthAt func(memberID string, t time.Time) (int64, error)
+
+// growthOneByOne reads the growth that counts for tiers one member at a
+// time, with the settings' basis.
+func (s *Service) growthOneByOne(ctx context.Context, set settingsRow) growthAt {
+	return func(memberID string, t time.Time) (int64, error) {
+		return s.tierGrowth(ctx, set, memberID, t)
+	}
+}
+
+// pageGrowth reads the growth that counts for tiers of a page of members
+// (rows holds their tier states) in as few queries as it can: when the
+// GrowthReader is a GrowthBatchReader, one query for all of them under the
+// lifetime basis; under a rolling window, one for the window ending now and,
+// when any member has an earned tier to keep, one for the window ending at
+// the next evaluation, the only two times standing asks about. Otherwise
+// each member's growth is read on its own.
+func (s *Service) pageGrowth(ctx context.Context, ladder Ladder, set settingsRow, rows map[string]memberTierRow, memberIDs []string, now time.Time) (growthAt, error) {
+	batch, ok := s.Growth.(GrowthBatchReader)
+	if !ok {
+		return s.growthOneByOne(ctx, set), nil
+	}
+	if set.Basis != BasisRolling {
+		g, err := batch.GrowthOfMembers(ctx, memberIDs)
+		if err != nil {
+			return nil, err
+		}
+		return func(memberID string, _ time.Time) (int64, error) { return g[memberID], nil }, nil
+	}
+	times := []time.Time{now}
+	for _, id := range memberIDs {
+		if ladder.earned(rows[id].TierID) != nil {
+			times = append(times, nextEvaluation(ctx, set, now))
+			break
+		}
+	}
+	growth := make([]map[string]int64, len(times))
+	for i, t := range times {
+		g, err := batch.GrowthSinceMembers(ctx, memberIDs, windowStart(t, set.WindowMonths, location(ctx)))
+		if err != nil {
+			return nil, err
+		}
+		growth[i] = g
+	}
+	return func(memberID string, t time.Time) (int64, error) {
+		for i, at := range times {
+			if at.Equal(t) {
+				return growth[i][memberID], nil
+			}
+		}
+		return 0, fmt.Errorf("tiers: growth at %s was not read for the page", t.Format(time.RFC3339))
+	}, nil
+}
+
+// nextEvaluation returns when the tenant's next evaluation is due, the time
+// at which a member's standing projects the growth that keeps a tier.
+func nextEvaluation(ctx context.Context, set settingsRow, now time.Time) time.Time {
+	return schedule{set.EvaluationPeriod, location(ctx)}.nextEvaluation(set.EvaluatedThrough, now)
+}
+
 // GrowthChanged implements the ledger's GrowthObserver: inside the
 // transaction that changed the member's growth (the ledger holds the
 // member's lock), it moves the member up at once when the growth that
@@ -132,12 +193,16 @@ func (s *Service) MemberTiers(ctx context.Context, memberIDs []string) (map[stri
 		return nil, err
 	}
 	now := s.Clock.Now()
+	growth, err := s.pageGrowth(ctx, ladder, set, rows, memberIDs, now)
+	if err != nil {
+		return nil, err
+	}
 	for _, id := range memberIDs {
 		r, ok := rows[id]
 		if !ok {
 			r = memberTierRow{MemberID: id}
 		}
-		mt, err := s.standing(ctx, ladder, set, r, now)
+		mt, err := s.standing(ctx, ladder, set, r, now, growth)
 		if err != nil {
 			return nil, err
 		}
@@ -150,15 +215,16 @@ func (s *Service) MemberTiers(ctx context.Context, memberIDs []string) (map[stri
 	return out, nil
 }
 
-// standing describes a member's place on the ladder at now.
-func (s *Service) standing(ctx context.Context, ladder Ladder, set settingsRow, r memberTierRow, now time.Time) (MemberTier, error) {
+// standing describes a member's place on the ladder at now, with the
+// growth that counts read through growth.
+func (s *Service) standing(ctx context.Context, ladder Ladder, set settingsRow, r memberTierRow, now time.Time, growth growthAt) (MemberTier, error) {
 	out := MemberTier{MemberID: r.MemberID, Tier: brief(ladder.effective(r, now))}
 	if ov := ladder.byID(r.overrideAt(now)); ov != nil {
 		until := r.OverrideUntil.UTC()
 		out.Override = &Override{TierID: ov.ID, TierName: ov.Name, Until: until, Reason: r.OverrideReason}
 		out.Progress.OverrideUntil = &until
 	}
-	g, err := s.tierGrowth(ctx, set, r.MemberID, now)
+	g, err := growth(r.MemberID, now)
 	if err != nil {
 		return MemberTier{}, err
 	}
@@ -174,10 +240,10 @@ func (s *Service) standing(ctx context.Context, ladder Ladder, set settingsRow, 
 	// What counts at the next evaluation: under a rolling window, growth
 	// older than the window then has dropped out.
 	sch := schedule{set.EvaluationPeriod, location(ctx)}
-	nextEval := sch.nextEvaluation(set.EvaluatedThrough, now)
+	nextEval := nextEvaluation(ctx, set, now)
 	projected := g
 	if set.Basis == BasisRolling {
-		if projected, err = s.tierGrowth(ctx, set, r.MemberID, nextEval); err != nil {
+		if projected, err = growth(r.MemberID, nextEval); err != nil {
 			return MemberTier{}, err
 		}
 	}
@@ -211,7 +277,7 @@ func (s *Service) MemberTier(ctx context.Context, memberID string) (MemberTier, 
 	if err != nil {
 		return MemberTier{}, err
 	}
-	return s.standing(ctx, ladder, set, r, s.Clock.Now())
+	return s.standing(ctx, ladder, set, r, s.Clock.Now(), s.growthOneByOne(ctx, set))
 }
 
 // effectiveTier returns the member and the tier that applies to it at t

@@ -2,6 +2,7 @@ package tiers
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"jifen/platform"
@@ -54,8 +55,41 @@ func rowOf(tenantID string, t Tier) tierRow {
 	}
 }
 
-// FindLadder returns the tenant's tiers, lowest rank first.
+// ladderKey and settingsKey name the tenant's ladder and tier settings in
+// the transaction's cache (storage.TxCache).
+type (
+	ladderKey   struct{ tenantID string }
+	settingsKey struct{ tenantID string }
+)
+
+// cachedSettings is the settings row as the transaction's cache keeps it;
+// found is false for the defaults of a tenant without a row.
+type cachedSettings struct {
+	row   settingsRow
+	found bool
+}
+
+// forgetLadder drops the cached ladder, for a write of the tiers table and
+// for LockSettings.
+func forgetLadder(ctx context.Context) {
+	storage.TxCache(ctx).Delete(ladderKey{platform.TenantID(ctx)})
+}
+
+// FindLadder returns the tenant's tiers, lowest rank first. Inside a
+// transaction the ladder is read once: every credit with growth asks for
+// it (GrowthChanged), and so does every event's multiplier. Every change
+// of the ladder takes the settings lock first (LockSettings) and goes
+// through CreateTier, UpdateTier or DeleteTier, which forget the cached
+// ladder, as LockSettings does; so a transaction that changes the ladder
+// reads it afresh under the lock, and a transaction that only reads it
+// sees one ladder throughout, as it was at its first read.
 func (s *Store) FindLadder(ctx context.Context) (Ladder, error) {
+	cache, key := storage.TxCache(ctx), ladderKey{platform.TenantID(ctx)}
+	if v, ok := cache.Get(key); ok {
+		// A copy, so that what a caller fills in (exclusive items) stays
+		// out of the cache.
+		return slices.Clone(v.(Ladder)), nil
+	}
 	var rows []tierRow
 	if err := s.DB.Scoped(ctx).Order("tier_rank").Find(&rows).Error; err != nil {
 		return nil, storage.Translate(err, "tier")
@@ -64,6 +98,7 @@ func (s *Store) FindLadder(ctx context.Context) (Ladder, error) {
 	for i, r := range rows {
 		out[i] = r.tier()
 	}
+	cache.Set(key, slices.Clone(out))
 	return out, nil
 }
 
@@ -77,6 +112,7 @@ func (s *Store) FindTierByID(ctx context.Context, id string) (Tier, error) {
 // CreateTier inserts t; conflict when its rank or name is taken.
 func (s *Store) CreateTier(ctx context.Context, t Tier) error {
 	return s.DB.Tx(ctx, func(ctx context.Context) error {
+		forgetLadder(ctx)
 		r := rowOf(platform.TenantID(ctx), t)
 		return storage.Translate(s.DB.Conn(ctx).Create(&r).Error, "tier")
 	})
@@ -85,6 +121,7 @@ func (s *Store) CreateTier(ctx context.Context, t Tier) error {
 // UpdateTier writes every field of t.
 func (s *Store) UpdateTier(ctx context.Context, t Tier) error {
 	return s.DB.Tx(ctx, func(ctx context.Context) error {
+		forgetLadder(ctx)
 		r := rowOf(platform.TenantID(ctx), t)
 		res := s.DB.Scoped(ctx).Model(&tierRow{}).Where("id = ?", t.ID).Updates(map[string]any{
 			"name": r.Name, "tier_rank": r.Rank, "growth_threshold": r.GrowthThreshold, "keep_threshold": r.KeepThreshold,
@@ -106,6 +143,7 @@ func (s *Store) UpdateTier(ctx context.Context, t Tier) error {
 // name it.
 func (s *Store) DeleteTier(ctx context.Context, id string) error {
 	return s.DB.Tx(ctx, func(ctx context.Context) error {
+		forgetLadder(ctx)
 		res := s.DB.Scoped(ctx).Where("id = ?", id).Delete(&tierRow{})
 		if res.Error != nil {
 			return storage.Translate(res.Error, "tier")
@@ -148,50 +186,68 @@ func defaultSettings() settingsRow {
 
 // FindSettings returns the tenant's settings, or the defaults with found
 // false when it has none yet.
+//
+// Inside a transaction the settings are read once, like the ladder (see
+// FindLadder): LockSettings puts the row it locked in the transaction's
+// cache and SaveSettings forgets it, so a transaction that changes the
+// settings reads what it wrote.
 func (s *Store) FindSettings(ctx context.Context) (row settingsRow, found bool, err error) {
+	cache, key := storage.TxCache(ctx), settingsKey{platform.TenantID(ctx)}
+	if v, ok := cache.Get(key); ok {
+		c := v.(cachedSettings)
+		return c.row, c.found, nil
+	}
 	var rows []settingsRow
 	if err := s.DB.Scoped(ctx).Limit(1).Find(&rows).Error; err != nil {
 		return settingsRow{}, false, storage.Translate(err, "tier settings")
 	}
-	if len(rows) == 0 {
-		return defaultSettings(), false, nil
+	c := cachedSettings{row: defaultSettings()}
+	if len(rows) == 1 {
+		c = cachedSettings{row: rows[0], found: true}
 	}
-	return rows[0], true, nil
+	cache.Set(key, c)
+	return c.row, c.found, nil
 }
 
 // LockSettings returns the tenant's settings row, creating it from init
 // when absent, and holds its lock until the transaction ends. Every change
 // of the ladder or the settings, and every evaluation's bookkeeping, takes
-// this lock first, so they queue per tenant.
+// this lock first, so they queue per tenant. Once it holds the lock, the
+// transaction's cache keeps the row it locked and forgets the ladder, so
+// that what the transaction reads next is what nobody else can now change.
 func (s *Store) LockSettings(ctx context.Context, init settingsRow) (settingsRow, error) {
 	var out settingsRow
 	err := s.DB.Tx(ctx, func(ctx context.Context) error {
+		forgetLadder(ctx)
 		var rows []settingsRow
 		if err := s.DB.ForUpdate(s.DB.Scoped(ctx).Limit(1)).Find(&rows).Error; err != nil {
 			return storage.Translate(err, "tier settings")
 		}
 		if len(rows) == 1 {
 			out = rows[0]
-			return nil
+		} else {
+			init.TenantID = platform.TenantID(ctx)
+			err := s.DB.Conn(ctx).Create(&init).Error
+			if err != nil && !storage.IsUniqueViolation(err) {
+				return storage.Translate(err, "tier settings")
+			}
+			// A concurrent first writer may have won the insert; read its
+			// row under the lock.
+			if err := s.DB.ForUpdate(s.DB.Scoped(ctx)).Take(&out).Error; err != nil {
+				return storage.Translate(err, "tier settings")
+			}
 		}
-		init.TenantID = platform.TenantID(ctx)
-		err := s.DB.Conn(ctx).Create(&init).Error
-		if err != nil && !storage.IsUniqueViolation(err) {
-			return storage.Translate(err, "tier settings")
-		}
-		// A concurrent first writer may have won the insert; read its row
-		// under the lock.
-		if err := s.DB.ForUpdate(s.DB.Scoped(ctx)).Take(&out).Error; err != nil {
-			return storage.Translate(err, "tier settings")
-		}
+		storage.TxCache(ctx).Set(settingsKey{platform.TenantID(ctx)}, cachedSettings{row: out, found: true})
 		return nil
 	})
 	return out, err
 }
 
-// SaveSettings writes the settings row locked by LockSettings.
+// SaveSettings writes the settings row locked by LockSettings, and forgets
+// the cached settings so the transaction's next read is of what it wrote.
 func (s *Store) SaveSettings(ctx context.Context, r settingsRow) error {
 	return s.DB.Tx(ctx, func(ctx context.Context) error {
+		storage.TxCache(ctx).Delete(settingsKey{platform.TenantID(ctx)})
 		err := s.DB.Scoped(ctx).Model(&settingsRow{}).Updates(map[string]any{
 			"basis": r.Basis, "window_months": r.WindowMonths, "evaluation_period": r.EvaluationPeriod,
 			"grace_days": r.GraceDays, "evaluated_through": r.EvaluatedThrough, "updated_at": r.UpdatedAt,
