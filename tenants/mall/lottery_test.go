@@ -12,9 +12,10 @@ import (
 )
 
 // chiSquareCritical holds the chi-square critical values at significance
-// 0.001, by degrees of freedom: a fair draw fails the test once in a
-// thousand runs.
-var chiSquareCritical = map[int]float64{1: 10.828, 2: 13.816, 3: 16.266, 4: 18.467, 5: 20.515, 6: 22.458}
+// 0.0001, by degrees of freedom: a fair draw fails the test once in ten
+// thousand runs, while the wrong-odds control below lands near 200, far
+// above them.
+var chiSquareCritical = map[int]float64{1: 15.137, 2: 18.421, 3: 21.108, 4: 23.513, 5: 25.745, 6: 27.856}
 
 // chiSquare is Pearson's statistic of observed counts against weights in
 // basis points.
