@@ -174,3 +174,29 @@ func TestFindPage(t *testing.T) {
 		}
 	})
 }
+
+// TestMySQLReadCommitted checks that transactions on MySQL/MariaDB run at
+// READ COMMITTED without asking for it per transaction.
+func TestMySQLReadCommitted(t *testing.T) {
+	db := storagetest.OpenMySQL(t)
+	err := db.Tx(context.Background(), func(ctx context.Context) error {
+		var version, level string
+		if err := db.Conn(ctx).Raw("SELECT VERSION()").Row().Scan(&version); err != nil {
+			return err
+		}
+		q := "SELECT @@transaction_isolation"
+		if strings.Contains(strings.ToLower(version), "mariadb") {
+			q = "SELECT @@tx_isolation"
+		}
+		if err := db.Conn(ctx).Raw(q).Row().Scan(&level); err != nil {
+			return err
+		}
+		if level != "READ-COMMITTED" {
+			t.Errorf("isolation: got %s, want READ-COMMITTED", level)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
