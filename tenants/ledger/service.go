@@ -170,6 +170,15 @@ func (s *Service) Debit(ctx context.Context, d Debit) (Entry, members.PointsView
 }
 
 func (s *Service) debitWith(ctx context.Context, memberID string, spec debitSpec) (Entry, members.PointsView, error) {
+	return s.onAccount(ctx, memberID, func(ctx context.Context, a *account) (entryRow, error) {
+		return a.debit(ctx, spec)
+	})
+}
+
+// onAccount opens the member's account in a transaction (taking the
+// member's lock and settling what is due), lets write make one entry, and
+// returns it with the member's points as they are afterwards.
+func (s *Service) onAccount(ctx context.Context, memberID string, write func(ctx context.Context, a *account) (entryRow, error)) (Entry, members.PointsView, error) {
 	var e entryRow
 	var view members.PointsView
 	err := s.DB.Tx(ctx, func(ctx context.Context) error {
@@ -177,7 +186,7 @@ func (s *Service) debitWith(ctx context.Context, memberID string, spec debitSpec
 		if err != nil {
 			return err
 		}
-		if e, err = a.debit(ctx, spec); err != nil {
+		if e, err = write(ctx, a); err != nil {
 			return err
 		}
 		view, err = a.view(ctx)
@@ -254,47 +263,33 @@ func (s *Service) Reverse(ctx context.Context, memberID, entryID, reason string)
 	if err := fe.Err(); err != nil {
 		return Entry{}, members.PointsView{}, err
 	}
-	var e entryRow
-	var view members.PointsView
-	err := s.DB.Tx(ctx, func(ctx context.Context) error {
-		a, _, err := s.openAccount(ctx, memberID, s.now())
-		if err != nil {
-			return err
-		}
+	return s.onAccount(ctx, memberID, func(ctx context.Context, a *account) (entryRow, error) {
 		orig, err := a.st.findEntry(ctx, memberID, entryID)
 		if err != nil {
-			return err
+			return entryRow{}, err
 		}
 		switch {
 		case orig.Points >= 0 || !slices.Contains(debitKinds, orig.Kind):
-			return platform.Errorf(platform.EConflict, "Only a debit (spend, redeem or a negative adjust) can be reversed; this entry is %s.", orig.Kind)
+			return entryRow{}, platform.Errorf(platform.EConflict, "Only a debit (spend, redeem or a negative adjust) can be reversed; this entry is %s.", orig.Kind)
 		case orig.Source == sourceHold:
-			return platform.Errorf(platform.EConflict, "This entry belongs to a checkout hold; release the hold instead.")
+			return entryRow{}, platform.Errorf(platform.EConflict, "This entry belongs to a checkout hold; release the hold instead.")
 		case orig.Source == sourceTransfer:
-			return platform.Errorf(platform.EConflict, "A transfer is final; the receiver may transfer the points back.")
+			return entryRow{}, platform.Errorf(platform.EConflict, "A transfer is final; the receiver may transfer the points back.")
 		case orig.Source == sourceDonation:
-			return platform.Errorf(platform.EConflict, "A donation is final and can't be reversed.")
+			return entryRow{}, platform.Errorf(platform.EConflict, "A donation is final and can't be reversed.")
 		}
 		done, err := a.st.reversed(ctx, orig.ID)
 		if err != nil {
-			return err
+			return entryRow{}, err
 		}
 		if done {
-			return errAlreadyReversed()
+			return entryRow{}, errAlreadyReversed()
 		}
 		if strings.TrimSpace(reason) == "" {
 			reason = "Reversal of " + orig.Kind
 		}
-		if e, err = a.reverse(ctx, orig, reason, orig.Ref, sourceDirect); err != nil {
-			return err
-		}
-		view, err = a.view(ctx)
-		return err
+		return a.reverse(ctx, orig, reason, orig.Ref, sourceDirect)
 	})
-	if err != nil {
-		return Entry{}, members.PointsView{}, err
-	}
-	return e.api(), view, nil
 }
 
 // ClawBack takes back what an order earned, under the tenant's refund
@@ -321,27 +316,13 @@ func (s *Service) ClawBack(ctx context.Context, c ClawBack) (Entry, members.Poin
 	if err := fe.Err(); err != nil {
 		return Entry{}, members.PointsView{}, err
 	}
-	var e entryRow
-	var view members.PointsView
-	err := s.DB.Tx(ctx, func(ctx context.Context) error {
-		a, _, err := s.openAccount(ctx, c.MemberID, s.now())
-		if err != nil {
-			return err
-		}
+	return s.onAccount(ctx, c.MemberID, func(ctx context.Context, a *account) (entryRow, error) {
 		cfg, err := a.settings(ctx)
 		if err != nil {
-			return err
+			return entryRow{}, err
 		}
-		if e, err = a.clawBack(ctx, c, cfg.RefundPolicy); err != nil {
-			return err
-		}
-		view, err = a.view(ctx)
-		return err
+		return a.clawBack(ctx, c, cfg.RefundPolicy)
 	})
-	if err != nil {
-		return Entry{}, members.PointsView{}, err
-	}
-	return e.api(), view, nil
 }
 
 func (a *account) clawBack(ctx context.Context, c ClawBack, policy string) (entryRow, error) {
