@@ -223,6 +223,10 @@ func build(ctx context.Context, s settings, log *slog.Logger, clk platform.Clock
 	rulesSvc.SimulationUsage = events.Usage{DB: db}
 	a.sched = scheduler.New(db, clk, log)
 	a.sched.Audit = auditLog
+	a.sched.Config = map[string]scheduler.JobConfig{}
+	for _, name := range s.JobsDisabled {
+		a.sched.Config[name] = scheduler.JobConfig{Disabled: true}
+	}
 	if err := a.sched.Register(append(scheduler.PlatformJobs(db), tenantJobs(a.ledger, a.tiers, eventsSvc)...)...); err != nil {
 		db.Close()
 		return nil, err

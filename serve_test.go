@@ -304,3 +304,36 @@ func TestPointsExpireCommand(t *testing.T) {
 		t.Fatalf("expire entries: got %v, want one of -300", entries)
 	}
 }
+
+// TestJobsDisabledSetting: a disabled job can't be run, and a name that is
+// no job stops the start with a clear message.
+func TestJobsDisabledSetting(t *testing.T) {
+	cmd, addr, _, _ := startJifen(t, "JIFEN_JOBS_DISABLED=members.birthdays, tiers.evaluate")
+	defer cmd.Process.Signal(syscall.SIGTERM)
+	res, err := http.Post("http://"+addr+"/api/v1/auth/login", "application/json",
+		strings.NewReader(`{"email":"`+adminEmail+`","password":"`+adminPassword+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var login struct{ Token string }
+	json.NewDecoder(res.Body).Decode(&login)
+	res.Body.Close()
+	req, _ := http.NewRequest("POST", "http://"+addr+"/api/v1/platform/jobs/members.birthdays/run", nil)
+	req.Header.Set("Authorization", "Bearer "+login.Token)
+	r, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	if r.StatusCode != 409 {
+		t.Fatalf("running a disabled job: got %d, want 409", r.StatusCode)
+	}
+
+	bad := exec.Command(jifenBinary(t), "serve")
+	bad.Dir = t.TempDir()
+	bad.Env = append(os.Environ(), "JIFEN_HTTP_ADDR="+freePort(t), "JIFEN_METRICS_ADDR="+freePort(t), "JIFEN_DB_DSN=", "JIFEN_JOBS_DISABLED=no.such.job")
+	out, err := bad.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "no.such.job") {
+		t.Fatalf("an unknown job name: got %v\n%s, want a refusal naming it", err, out)
+	}
+}

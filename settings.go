@@ -34,6 +34,7 @@ type settings struct {
 	BodyLimitBytes  int64
 	ShutdownTimeout time.Duration
 	TrustedProxies  []string
+	JobsDisabled    []string
 }
 
 // settingNames are the keys, as environment variables without the JIFEN_
@@ -41,7 +42,7 @@ type settings struct {
 var settingNames = []string{
 	"HTTP_ADDR", "METRICS_ADDR", "DB_DRIVER", "DB_DSN", "DB_MAX_OPEN_CONNS", "DB_MAX_IDLE_CONNS",
 	"DB_CONN_MAX_LIFETIME", "ADMIN_EMAIL", "ADMIN_PASSWORD", "SECRET_KEY", "PLUGIN_DIR", "LOG_LEVEL",
-	"BODY_LIMIT_BYTES", "SHUTDOWN_TIMEOUT", "TRUSTED_PROXIES",
+	"BODY_LIMIT_BYTES", "SHUTDOWN_TIMEOUT", "TRUSTED_PROXIES", "JOBS_DISABLED",
 }
 
 // loadSettings reads the settings; getenv is os.Getenv outside tests.
@@ -116,11 +117,8 @@ func loadSettings(getenv func(string) string) (settings, error) {
 	s.DBConnLifetime = durSetting("DB_CONN_MAX_LIFETIME", 0)
 	s.BodyLimitBytes = int64(intSetting("BODY_LIMIT_BYTES", 1<<20))
 	s.ShutdownTimeout = durSetting("SHUTDOWN_TIMEOUT", 30*time.Second)
-	for _, p := range strings.Split(get("TRUSTED_PROXIES", ""), ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			s.TrustedProxies = append(s.TrustedProxies, p)
-		}
-	}
+	s.TrustedProxies = list(get("TRUSTED_PROXIES", ""))
+	s.JobsDisabled = list(get("JOBS_DISABLED", ""))
 	switch s.DBDriver {
 	case "sqlite":
 		if s.DBDSN == "" {
@@ -185,4 +183,15 @@ func (s *settings) ensureSecretKey() error {
 	}
 	s.SecretKey = key
 	return nil
+}
+
+// list splits a comma-separated setting, dropping blanks.
+func list(v string) []string {
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
