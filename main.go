@@ -227,7 +227,8 @@ func build(ctx context.Context, s settings, log *slog.Logger, clk platform.Clock
 	for _, name := range s.JobsDisabled {
 		a.sched.Config[name] = scheduler.JobConfig{Disabled: true}
 	}
-	if err := a.sched.Register(append(scheduler.PlatformJobs(db), tenantJobs(a.ledger, a.tiers, eventsSvc)...)...); err != nil {
+	jobs := append(scheduler.PlatformJobs(db), auth.Jobs(db)...)
+	if err := a.sched.Register(append(jobs, tenantJobs(a.ledger, a.tiers, eventsSvc)...)...); err != nil {
 		db.Close()
 		return nil, err
 	}

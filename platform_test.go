@@ -336,7 +336,7 @@ func TestScheduledJobs(t *testing.T) {
 		for _, j := range list["items"].([]any) {
 			names[j.(map[string]any)["name"].(string)] = true
 		}
-		for _, want := range []string{"points.settle", "tiers.evaluate", "members.birthdays", "idempotency.purge", "scheduler.prune"} {
+		for _, want := range []string{"points.settle", "tiers.evaluate", "members.birthdays", "idempotency.purge", "scheduler.prune", "auth.login_failures.purge"} {
 			if !names[want] {
 				t.Errorf("job %s is not registered: %v", want, names)
 			}

@@ -1,7 +1,7 @@
 // Package auth is identity: staff users and their bcrypt password hashes,
 // session tokens (opaque, stored hashed, expiring, revocable), tenant API
 // keys (shown once, stored hashed, with a visible prefix), and login
-// throttling against guessing.
+// throttling against guessing, shared by the replicas through the database.
 package auth
 
 import (
@@ -182,8 +182,11 @@ type LoginResult struct {
 var errBadCredentials = platform.Errorf(platform.EUnauthenticated, "The email or password is wrong.")
 
 // Login checks a password and issues a session token. Failures are counted
-// per account and per client address; past the limit the answer is
-// rate_limited until the window passes.
+// per account and per client address in the database, so the limits hold
+// across replicas; past a limit the answer is rate_limited, even for the
+// right password, until the window passes. A success clears the account's
+// count, not the address's. Throttling adds one SELECT to a login, and one
+// write to a failure or to a success after failures.
 func (s *Service) Login(ctx context.Context, email, password, clientIP string) (LoginResult, error) {
 	email = NormalizeEmail(email)
 	fe := platform.FieldErrors{}
@@ -196,10 +199,15 @@ func (s *Service) Login(ctx context.Context, email, password, clientIP string) (
 	if err := fe.Err(); err != nil {
 		return LoginResult{}, err
 	}
+	var subjects loginSubjects
+	var accountFailures int64
 	if s.Throttle != nil {
-		if err := s.Throttle.Check(email, clientIP); err != nil {
+		subjects = s.loginSubjects(email, clientIP)
+		n, err := s.Throttle.check(ctx, s.DB, subjects)
+		if err != nil {
 			return LoginResult{}, err
 		}
+		accountFailures = n
 	}
 	u, err := s.FindUserByEmail(ctx, email)
 	if err != nil && !platform.IsCode(err, platform.ENotFound) {
@@ -211,12 +219,18 @@ func (s *Service) Login(ctx context.Context, email, password, clientIP string) (
 	}
 	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil || u.ID == "" {
 		if s.Throttle != nil {
-			s.Throttle.Fail(email, clientIP)
+			// Counted even when the client has gone: hanging up must not
+			// buy a free guess.
+			if err := s.Throttle.fail(context.WithoutCancel(ctx), s.DB, subjects); err != nil {
+				return LoginResult{}, err
+			}
 		}
 		return LoginResult{}, errBadCredentials
 	}
-	if s.Throttle != nil {
-		s.Throttle.Succeed(email)
+	if s.Throttle != nil && accountFailures > 0 {
+		if err := s.Throttle.clear(ctx, s.DB, subjects); err != nil {
+			return LoginResult{}, err
+		}
 	}
 	token := sessionPrefix + ids.Token(32)
 	now := s.Clock.Now()
