@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"net/mail"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -31,7 +32,8 @@ const (
 	SessionTTL = 12 * time.Hour
 	// MinPasswordLen is the shortest password accepted.
 	MinPasswordLen = 10
-	bcryptCost     = 11
+	// DefaultPasswordCost is the bcrypt cost of stored passwords.
+	DefaultPasswordCost = 11
 )
 
 // User is a person who signs in: platform admin or tenant staff.
@@ -86,6 +88,10 @@ type Service struct {
 	// TokenKey keys the hashes of session tokens and API keys (HMAC-SHA256),
 	// so a copy of the database alone can't be used to check guesses.
 	TokenKey []byte
+	// PasswordCost is the bcrypt cost of new password hashes
+	// (DefaultPasswordCost when 0); tests lower it, since bcrypt under the
+	// race detector is slow.
+	PasswordCost int
 }
 
 func (s *Service) hashToken(token string) string {
@@ -108,15 +114,32 @@ func ValidateCredentials(fe platform.FieldErrors, prefix, email, password string
 	}
 }
 
-// HashPassword returns the bcrypt hash of a password.
-func HashPassword(pw string) (string, error) {
-	b, err := bcrypt.GenerateFromPassword([]byte(pw), bcryptCost)
+func (s *Service) passwordCost() int {
+	if s.PasswordCost == 0 {
+		return DefaultPasswordCost
+	}
+	return s.PasswordCost
+}
+
+// hashPassword returns the bcrypt hash of a password at the service's cost.
+func (s *Service) hashPassword(pw string) (string, error) {
+	b, err := bcrypt.GenerateFromPassword([]byte(pw), s.passwordCost())
 	return string(b), err
 }
 
-// dummyHash is compared against when an account does not exist, so the
-// answer takes as long as for a wrong password.
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("jifen-no-such-user"), bcryptCost)
+// dummyHashes holds, by bcrypt cost, a hash that is compared against when
+// an account does not exist, so the answer takes as long as for a wrong
+// password.
+var dummyHashes sync.Map
+
+func dummyHash(cost int) []byte {
+	if h, ok := dummyHashes.Load(cost); ok {
+		return h.([]byte)
+	}
+	h, _ := bcrypt.GenerateFromPassword([]byte("jifen-no-such-user"), cost)
+	dummyHashes.Store(cost, h)
+	return h
+}
 
 // FindUserByEmail returns the user; not_found when absent.
 func (s *Service) FindUserByEmail(ctx context.Context, email string) (User, error) {
@@ -134,7 +157,7 @@ func (s *Service) CreateUser(ctx context.Context, email, password string, platfo
 	if err := fe.Err(); err != nil {
 		return User{}, err
 	}
-	hash, err := HashPassword(password)
+	hash, err := s.hashPassword(password)
 	if err != nil {
 		return User{}, err
 	}
@@ -215,7 +238,7 @@ func (s *Service) Login(ctx context.Context, email, password, clientIP string) (
 	}
 	hash := []byte(u.PasswordHash)
 	if err != nil {
-		hash = dummyHash
+		hash = dummyHash(s.passwordCost())
 	}
 	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil || u.ID == "" {
 		if s.Throttle != nil {
@@ -274,7 +297,7 @@ func (s *Service) ChangePassword(ctx context.Context, current, next string) erro
 	if bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(current)) != nil {
 		return platform.FieldErrors{"current_password": "is wrong"}.Err()
 	}
-	hash, err := HashPassword(next)
+	hash, err := s.hashPassword(next)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"fmt"
+	"golang.org/x/crypto/bcrypt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -31,7 +32,7 @@ var start = time.Date(2025, 3, 1, 12, 0, 30, 0, time.UTC)
 func newService(t *testing.T, db *storage.DB) (*Service, *clock.Fake) {
 	t.Helper()
 	clk := clock.NewFake(start)
-	return &Service{DB: db, Clock: clk, Throttle: NewThrottle(clk), TokenKey: []byte("test-token-key-0123456789abcdef!")}, clk
+	return &Service{DB: db, Clock: clk, Throttle: NewThrottle(clk), TokenKey: []byte("test-token-key-0123456789abcdef!"), PasswordCost: bcrypt.MinCost}, clk
 }
 
 func newUser(t *testing.T, s *Service) string {
